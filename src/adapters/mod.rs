@@ -1,0 +1,61 @@
+//! ERP adapters: one trait with the canonical back-office operations, one module per
+//! system. The configured adapter is chosen once at start (`erp` in the configuration).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::order::Order;
+use crate::domain::rma::Rma;
+use crate::domain::shipment::Shipment;
+use crate::store::{PositionRow, Store};
+
+pub mod embedded;
+
+/// How an outside system failed, which decides whether a retry can help.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AdapterError {
+    /// Worth retrying later: a timeout, a 5xx, a dropped connection.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The system asked us to slow down.
+    #[error("throttled; retry after {retry_after:?}")]
+    Throttled { retry_after: Option<Duration> },
+    /// Will never succeed as sent: a validation error, a missing record, a bad mapping.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// A document the ERP created or found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErpReference(pub String);
+
+/// The canonical operations every back office offers, in Stockade's own terms.
+#[async_trait]
+pub trait ErpAdapter: Send + Sync + 'static {
+    /// The name shown in an order's `erp.system`.
+    fn system(&self) -> &'static str;
+    /// On-hand and committed per (sku, location), as the ERP sees them.
+    async fn stock_levels(
+        &self,
+        skus: &[String],
+        locations: &[String],
+    ) -> Result<Vec<PositionRow>, AdapterError>;
+    /// Creates the sales order, or finds the one already created for `order.id`: a retry
+    /// after a timeout must never create a second one.
+    async fn submit_order(&self, order: &Order) -> Result<ErpReference, AdapterError>;
+    async fn shipments(&self, order: &Order) -> Result<Vec<Shipment>, AdapterError>;
+    async fn create_return(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError>;
+    /// Books the refund or credit for goods received back.
+    async fn post_refund(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError>;
+    async fn health(&self) -> Result<(), AdapterError>;
+}
+
+/// Builds the adapter the configuration names.
+pub fn from_config(name: &str, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn ErpAdapter>> {
+    match name {
+        "embedded" => Ok(Arc::new(embedded::Embedded::new(store))),
+        other => anyhow::bail!("erp: unknown adapter `{other}`; available: embedded"),
+    }
+}

@@ -1,0 +1,3 @@
+//! `POST /v1/events`: inbound canonical events.
+
+pub mod ingest;

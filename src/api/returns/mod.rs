@@ -1,0 +1,4 @@
+//! `/v1/returns`: return authorization and RMA reads.
+
+pub mod authorize;
+pub mod get;

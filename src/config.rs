@@ -1,0 +1,195 @@
+//! Configuration: an optional `stockade.toml`, then `STOCKADE_*` environment variables,
+//! which win. Every key, its default and its meaning is listed in `docs/CONFIG.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The smallest idempotency retention the API promises.
+pub const MIN_IDEMPOTENCY_RETENTION_HOURS: u32 = 24;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub policies: PathBuf,
+    /// Which ERP adapter serves the back office.
+    pub erp: String,
+    /// SQLite `synchronous`: `full` (survives power loss) or `normal` (survives a killed process).
+    pub sqlite_synchronous: String,
+    pub idempotency_retention_hours: u32,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            policies: PathBuf::from("./policies"),
+            erp: "embedded".into(),
+            sqlite_synchronous: "full".into(),
+            idempotency_retention_hours: MIN_IDEMPOTENCY_RETENTION_HOURS,
+            request_timeout: Duration::from_secs(15),
+            max_body_bytes: 1024 * 1024,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// The file's keys; all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    policies: Option<PathBuf>,
+    erp: Option<String>,
+    sqlite_synchronous: Option<String>,
+    idempotency_retention_hours: Option<u32>,
+    request_timeout_ms: Option<u64>,
+    max_body_bytes: Option<usize>,
+    log_format: Option<String>,
+}
+
+impl Config {
+    /// Reads `STOCKADE_CONFIG` (or `./stockade.toml` when present), then the environment.
+    pub fn load() -> anyhow::Result<Self> {
+        Self::from_sources(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_sources(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let path = env("STOCKADE_CONFIG").map(PathBuf::from);
+        let file = match &path {
+            Some(p) => read_file(p)?,
+            None if Path::new("stockade.toml").exists() => read_file(Path::new("stockade.toml"))?,
+            None => FileConfig::default(),
+        };
+        let pick = |key: &str, from_file: Option<String>| {
+            env(&format!("STOCKADE_{}", key.to_uppercase())).or(from_file)
+        };
+        let mut c = Self::default();
+        if let Some(v) = pick("listen", file.listen) {
+            c.listen = v.parse().with_context(|| {
+                format!("listen: `{v}` is not an address such as 127.0.0.1:8080")
+            })?;
+        }
+        if let Some(v) = pick("data_dir", file.data_dir.map(|p| p.display().to_string())) {
+            c.data_dir = v.into();
+        }
+        if let Some(v) = pick("policies", file.policies.map(|p| p.display().to_string())) {
+            c.policies = v.into();
+        }
+        if let Some(v) = pick("erp", file.erp) {
+            c.erp = v;
+        }
+        if let Some(v) = pick("sqlite_synchronous", file.sqlite_synchronous) {
+            if !matches!(v.as_str(), "full" | "normal") {
+                bail!("sqlite_synchronous: `{v}` must be `full` or `normal`");
+            }
+            c.sqlite_synchronous = v;
+        }
+        if let Some(v) = pick(
+            "idempotency_retention_hours",
+            file.idempotency_retention_hours.map(|n| n.to_string()),
+        ) {
+            c.idempotency_retention_hours = number(&v, "idempotency_retention_hours")?;
+            if c.idempotency_retention_hours < MIN_IDEMPOTENCY_RETENTION_HOURS {
+                bail!(
+                    "idempotency_retention_hours: must be at least {MIN_IDEMPOTENCY_RETENTION_HOURS}"
+                );
+            }
+        }
+        if let Some(v) = pick(
+            "request_timeout_ms",
+            file.request_timeout_ms.map(|n| n.to_string()),
+        ) {
+            c.request_timeout = Duration::from_millis(number(&v, "request_timeout_ms")?);
+        }
+        if let Some(v) = pick("max_body_bytes", file.max_body_bytes.map(|n| n.to_string())) {
+            c.max_body_bytes = number(&v, "max_body_bytes")?;
+        }
+        if let Some(v) = pick("log_format", file.log_format) {
+            c.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => bail!("log_format: `{v}` must be `text` or `json`"),
+            };
+        }
+        Ok(c)
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid configuration", path.display()))
+}
+
+fn number<T: std::str::FromStr>(v: &str, key: &str) -> anyhow::Result<T> {
+    v.parse()
+        .map_err(|_| anyhow::anyhow!("{key}: `{v}` is not a whole number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_sources(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.policies, PathBuf::from("./policies"));
+        assert_eq!(c.idempotency_retention_hours, 24);
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stockade.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/a\"\n",
+        )
+        .unwrap();
+        let file = file.display().to_string();
+        let c = load(&[
+            ("STOCKADE_CONFIG", &file),
+            ("STOCKADE_LISTEN", "127.0.0.1:9100"),
+        ])
+        .unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/a"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = load(&[("STOCKADE_IDEMPOTENCY_RETENTION_HOURS", "2")]).unwrap_err();
+        assert!(e.to_string().contains("at least 24"));
+        let e = load(&[("STOCKADE_LISTEN", "localhost")]).unwrap_err();
+        assert!(e.to_string().contains("listen"));
+    }
+}

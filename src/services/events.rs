@@ -1,0 +1,88 @@
+//! Inbound canonical events, applied one by one so that a bad event never rejects the
+//! others.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Services;
+use crate::domain::events::{self, EventRef, MAX_BATCH};
+use crate::domain::time::now;
+use crate::error::{Error, Result};
+use crate::problem::{self, Problem};
+use crate::store::{EventContext, EventOutcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Applied,
+    /// Seen before from the same source; nothing changed.
+    Duplicate,
+    /// Nothing changed; `problem` says why.
+    Rejected,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventResult {
+    pub id: Option<String>,
+    pub source: Option<String>,
+    pub status: EventStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+impl Services {
+    pub async fn ingest_events(&self, batch: Vec<serde_json::Value>) -> Result<Vec<EventResult>> {
+        if batch.len() > MAX_BATCH {
+            return Err(Error::TooMany {
+                what: "events",
+                max: MAX_BATCH,
+                got: batch.len(),
+            });
+        }
+        let ctx = EventContext {
+            restock_location: self.policies.returns.restock_location.clone(),
+            now: now(),
+        };
+        let mut results = Vec::with_capacity(batch.len());
+        for value in batch {
+            let event = match events::parse(value) {
+                Ok(e) => e,
+                Err((r, invalid)) => {
+                    let p = Problem::new(problem::VALIDATION_FAILED, invalid.detail.clone())
+                        .with("errors", [&invalid]);
+                    results.push(rejected(r, p));
+                    continue;
+                }
+            };
+            let r = EventRef {
+                id: Some(event.id.clone()),
+                source: Some(event.source.clone()),
+            };
+            let outcome = self.store.apply_event(&event, &ctx).await?;
+            results.push(match outcome {
+                EventOutcome::Applied(effects) => {
+                    tracing::debug!(event.id = %event.id, event.source = %event.source, event.kind = event.body.kind(), "event applied");
+                    if effects.received_rma.is_some() {
+                        self.handover.notify_one();
+                    }
+                    EventResult { id: r.id, source: r.source, status: EventStatus::Applied, problem: None }
+                }
+                EventOutcome::Duplicate => EventResult { id: r.id, source: r.source, status: EventStatus::Duplicate, problem: None },
+                EventOutcome::Rejected(why) => {
+                    tracing::info!(event.id = %event.id, event.source = %event.source, event.kind = event.body.kind(), problem.code = why.code, "event rejected");
+                    rejected(r, Problem::new(problem::by_code(why.code), why.detail))
+                }
+            });
+        }
+        Ok(results)
+    }
+}
+
+fn rejected(r: EventRef, p: Problem) -> EventResult {
+    EventResult {
+        id: r.id,
+        source: r.source,
+        status: EventStatus::Rejected,
+        problem: Some(p),
+    }
+}

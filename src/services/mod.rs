@@ -1,0 +1,63 @@
+//! The canonical business services. Handlers call these; these call the domain for rules
+//! and reach the store and the ERP adapter through their traits.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::adapters::ErpAdapter;
+use crate::error::{Error, Result};
+use crate::policy::{Client, Policies};
+use crate::store::Store;
+
+mod availability;
+pub mod events;
+mod handover;
+pub mod idempotency;
+mod orders;
+mod returns;
+
+pub use handover::spawn_handover;
+
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub policies: Arc<Policies>,
+    pub erp: Arc<dyn ErpAdapter>,
+    pub idempotency_retention: Duration,
+    /// Keys being processed by this instance right now, per client.
+    in_flight: Mutex<HashSet<(String, String)>>,
+    /// Wakes the ERP handover when there is new work.
+    handover: Arc<Notify>,
+}
+
+impl Services {
+    pub fn new(
+        store: Arc<dyn Store>,
+        policies: Arc<Policies>,
+        erp: Arc<dyn ErpAdapter>,
+        idempotency_retention: Duration,
+    ) -> Self {
+        Self {
+            store,
+            policies,
+            erp,
+            idempotency_retention,
+            in_flight: Mutex::new(HashSet::new()),
+            handover: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The channel a call acts for: the one asked for, if the client holds it, or the
+    /// client's first.
+    pub fn resolve_channel(&self, client: &Client, asked: Option<&str>) -> Result<String> {
+        match asked {
+            Some(ch) if client.holds_channel(ch) && self.policies.channel(ch).is_some() => {
+                Ok(ch.to_owned())
+            }
+            Some(ch) => Err(Error::ChannelNotAllowed(ch.to_owned())),
+            None => Ok(client.default_channel().to_owned()),
+        }
+    }
+}

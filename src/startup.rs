@@ -1,0 +1,111 @@
+//! Wiring: configuration and policies in, a running gateway out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::adapters;
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::policy::Policies;
+use crate::seed;
+use crate::services::{Services, spawn_handover};
+use crate::store::{LocationDef, SqlStore, SqliteSettings, Store};
+
+/// Loads the policies and opens the store: everything a command needs.
+pub async fn open(config: &Config) -> anyhow::Result<(Arc<Policies>, Arc<dyn Store>)> {
+    let policies = Policies::load(&config.policies).context("invalid policies")?;
+    let settings = SqliteSettings {
+        synchronous: config.sqlite_synchronous.clone(),
+        ..SqliteSettings::default()
+    };
+    let store = SqlStore::open_sqlite(&config.data_dir, &settings)
+        .await
+        .with_context(|| format!("cannot open the ledger in {}", config.data_dir.display()))?;
+    let locations: Vec<LocationDef> = policies
+        .locations
+        .iter()
+        .map(|l| LocationDef {
+            code: l.code.clone(),
+            name: l.name.clone(),
+        })
+        .collect();
+    store.sync_locations(&locations).await?;
+    Ok((Arc::new(policies), Arc::new(store)))
+}
+
+/// Builds the application state; seeds the demo catalog on a fresh demo start.
+pub async fn build(config: &Config) -> anyhow::Result<AppState> {
+    let (policies, store) = open(config).await?;
+    if policies.demo {
+        tracing::warn!(policies = %config.policies.display(), "demo policy in use: published API keys are accepted");
+        if store.catalog_is_empty().await? {
+            let skus = seed::demo_catalog(store.as_ref()).await?;
+            tracing::info!(skus, data_dir = %config.data_dir.display(), "seeded the demo catalog");
+        }
+    }
+    let erp = adapters::from_config(&config.erp, store.clone())?;
+    let retention = Duration::from_secs(u64::from(config.idempotency_retention_hours) * 3600);
+    let services = Arc::new(Services::new(store, policies, erp, retention));
+    Ok(AppState {
+        services,
+        max_body_bytes: config.max_body_bytes,
+        request_timeout: config.request_timeout,
+    })
+}
+
+/// Runs the gateway until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let state = build(&config).await?;
+    spawn_handover(state.services.clone());
+    spawn_idempotency_purge(state.services.clone());
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, erp.system = state.services.erp.system(), "stockade listening");
+    axum::serve(listener, api::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stockade stopped");
+    Ok(())
+}
+
+/// Deletes idempotency records past their retention, hourly.
+fn spawn_idempotency_purge(services: Arc<Services>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match services
+                .store
+                .purge_idempotency_keys(crate::domain::time::now())
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(keys = n, "expired idempotency keys purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

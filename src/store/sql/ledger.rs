@@ -1,0 +1,261 @@
+//! Movements and positions: the only code that changes a quantity.
+
+use sqlx::{AnyConnection, Row};
+
+use super::{corrupt, instant, micros, placeholders};
+use crate::domain::quantity::{Delta, MovementKind, Position};
+use crate::store::{ImportSummary, PositionRow, SkuDef, SkuInfo, StockRow, StoreResult};
+
+/// Who caused a movement and on whose behalf.
+pub(crate) struct Origin<'a> {
+    pub source: &'a str,
+    pub event_id: Option<&'a str>,
+    /// The order, RMA or import the movement belongs to.
+    pub reference: Option<&'a str>,
+    pub at: i64,
+}
+
+/// Appends one movement and folds it into the position, in the caller's transaction.
+pub(crate) async fn apply_movement(
+    c: &mut AnyConnection,
+    sku: &str,
+    location: &str,
+    kind: MovementKind,
+    d: Delta,
+    origin: &Origin<'_>,
+) -> StoreResult<()> {
+    if d.is_zero() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO movements (sku, location, kind, d_on_hand, d_committed, d_safety_stock, \
+         d_unavailable, d_incoming, source, source_event_id, reference, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(sku)
+    .bind(location)
+    .bind(kind.as_str())
+    .bind(d.on_hand)
+    .bind(d.committed)
+    .bind(d.safety_stock)
+    .bind(d.unavailable)
+    .bind(d.incoming)
+    .bind(origin.source)
+    .bind(origin.event_id)
+    .bind(origin.reference)
+    .bind(origin.at)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query(
+        "INSERT INTO positions (sku, location, on_hand, committed, safety_stock, unavailable, \
+         incoming, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (sku, location) DO UPDATE SET \
+         on_hand = positions.on_hand + excluded.on_hand, \
+         committed = positions.committed + excluded.committed, \
+         safety_stock = positions.safety_stock + excluded.safety_stock, \
+         unavailable = positions.unavailable + excluded.unavailable, \
+         incoming = positions.incoming + excluded.incoming, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(sku)
+    .bind(location)
+    .bind(d.on_hand)
+    .bind(d.committed)
+    .bind(d.safety_stock)
+    .bind(d.unavailable)
+    .bind(d.incoming)
+    .bind(origin.at)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn upsert_sku(c: &mut AnyConnection, s: &SkuDef, now: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO skus (sku, name, backorderable, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (sku) DO UPDATE SET name = excluded.name, backorderable = excluded.backorderable",
+    )
+    .bind(&s.sku)
+    .bind(&s.name)
+    .bind(i64::from(s.backorderable))
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Replaces on-hand (and safety stock where given) with absolute figures, as movements, so
+/// that an import is explained in the ledger like any count.
+pub(crate) async fn import(
+    c: &mut AnyConnection,
+    rows: &[StockRow],
+    source: &str,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> StoreResult<ImportSummary> {
+    let now = micros(time::OffsetDateTime::now_utc());
+    let mut summary = ImportSummary::default();
+    let origin = Origin {
+        source,
+        event_id: None,
+        reference: Some("import"),
+        at: now,
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let created = sqlx::query(
+            "INSERT INTO skus (sku, name, backorderable, created_at) VALUES ($1, $1, 0, $2) \
+             ON CONFLICT (sku) DO NOTHING",
+        )
+        .bind(&row.sku)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+        summary.skus_created += created.rows_affected();
+        let current = position(c, &row.sku, &row.location, "").await?;
+        let mut moves = vec![(
+            MovementKind::Count,
+            Delta::on_hand(row.on_hand - current.on_hand),
+        )];
+        if let Some(safety) = row.safety_stock {
+            moves.push((
+                MovementKind::SafetyStock,
+                Delta::safety_stock(safety - current.safety_stock),
+            ));
+        }
+        for (kind, delta) in moves {
+            if !delta.is_zero() {
+                apply_movement(c, &row.sku, &row.location, kind, delta, &origin).await?;
+                summary.movements += 1;
+            }
+        }
+        summary.rows += 1;
+        if i % 1000 == 999 {
+            progress(summary.rows);
+        }
+    }
+    progress(summary.rows);
+    Ok(summary)
+}
+
+pub(crate) async fn skus(c: &mut AnyConnection, skus: &[String]) -> StoreResult<Vec<SkuInfo>> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT sku, backorderable FROM skus WHERE sku IN ({})",
+        placeholders(1, skus.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for s in skus {
+        q = q.bind(s);
+    }
+    q.fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SkuInfo {
+                sku: r.try_get("sku")?,
+                backorderable: r.try_get::<i64, _>("backorderable")? != 0,
+            })
+        })
+        .collect()
+}
+
+/// One position, zero when it has never moved.
+pub(crate) async fn position(
+    c: &mut AnyConnection,
+    sku: &str,
+    location: &str,
+    lock: &str,
+) -> StoreResult<Position> {
+    let sql = format!(
+        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at \
+         FROM positions WHERE sku = $1 AND location = $2{lock}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(sku)
+        .bind(location)
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(row
+        .map(|r| position_row(&r))
+        .transpose()?
+        .map(|p| p.position)
+        .unwrap_or_default())
+}
+
+/// Positions of the given SKUs at the given locations, ordered by SKU then location (the
+/// fixed order in which PostgreSQL takes row locks, so two reservations never deadlock).
+pub(crate) async fn positions(
+    c: &mut AnyConnection,
+    skus: &[String],
+    locations: &[String],
+    lock: &str,
+) -> StoreResult<Vec<PositionRow>> {
+    if skus.is_empty() || locations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at \
+         FROM positions WHERE sku IN ({}) AND location IN ({}) ORDER BY sku, location{lock}",
+        placeholders(1, skus.len()),
+        placeholders(skus.len() + 1, locations.len()),
+    );
+    let mut q = sqlx::query(&sql);
+    for s in skus.iter().chain(locations) {
+        q = q.bind(s);
+    }
+    q.fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(position_row)
+        .collect()
+}
+
+pub(crate) async fn all_positions(c: &mut AnyConnection) -> StoreResult<Vec<PositionRow>> {
+    sqlx::query(
+        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at \
+         FROM positions ORDER BY sku, location",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(position_row)
+    .collect()
+}
+
+pub(crate) async fn fold(c: &mut AnyConnection) -> StoreResult<Vec<PositionRow>> {
+    sqlx::query(
+        "SELECT sku, location, CAST(SUM(d_on_hand) AS BIGINT) AS on_hand, CAST(SUM(d_committed) AS BIGINT) AS committed, \
+         CAST(SUM(d_safety_stock) AS BIGINT) AS safety_stock, CAST(SUM(d_unavailable) AS BIGINT) AS unavailable, \
+         CAST(SUM(d_incoming) AS BIGINT) AS incoming, CAST(MAX(at) AS BIGINT) AS updated_at \
+         FROM movements GROUP BY sku, location ORDER BY sku, location",
+    )
+    .fetch_all(&mut *c)
+    .await?
+    .iter()
+    .map(position_row)
+    .collect()
+}
+
+fn position_row(r: &sqlx::any::AnyRow) -> StoreResult<PositionRow> {
+    let n = |col: &str| r.try_get::<i64, _>(col);
+    let row = PositionRow {
+        sku: r.try_get("sku")?,
+        location: r.try_get("location")?,
+        position: Position {
+            on_hand: n("on_hand")?,
+            committed: n("committed")?,
+            safety_stock: n("safety_stock")?,
+            unavailable: n("unavailable")?,
+            incoming: n("incoming")?,
+        },
+        updated_at: instant(n("updated_at")?),
+    };
+    if !row.position.is_consistent() {
+        return Err(corrupt(format!(
+            "negative bucket at {} / {}",
+            row.sku, row.location
+        )));
+    }
+    Ok(row)
+}
