@@ -244,7 +244,6 @@ impl Server {
             .unwrap();
         let server = Self {
             base: format!("http://127.0.0.1:{port}"),
-            data_dir: data_dir.to_owned(),
             child,
         };
         server.wait_ready().await;
