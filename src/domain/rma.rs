@@ -107,6 +107,10 @@ impl RmaStatus {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"id": "rma_01JEZ9A7C5D3E1F0G9H8J7K6L5", "order_id": "ord_01JEZ8Q4W3M2T6V8X9Y0Z1A2B3",
+    "status": "authorized", "lines": [{"sku": "TEE-BLK-M", "quantity": 1, "reason": "too small",
+    "received_resellable": 0, "received_damaged": 0}], "refund_reference": null,
+    "created_at": "2026-12-05T09:00:00Z", "updated_at": "2026-12-05T09:00:00Z"}))]
 pub struct Rma {
     #[schema(example = "rma_01JEZ9A7C5D3E1F0G9H8J7K6L5")]
     pub id: String,

@@ -57,6 +57,20 @@ async fn import_is_all_or_nothing_and_names_bad_lines() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 3 rows"));
 
+    // A second import replaces on-hand and keeps safety stock it does not mention.
+    let again = write("again.csv", "sku,location,on_hand\nIMP-1,WH-MAIN,9\n");
+    let out = binary()
+        .args(["import", "stock"])
+        .arg(&again)
+        .env("STOCKADE_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let server = Server::start(&data).await;
     let a: serde_json::Value = http()
         .get(format!("{}/v1/availability/IMP-1", server.base))
@@ -66,7 +80,7 @@ async fn import_is_all_or_nothing_and_names_bad_lines() {
         .json()
         .await
         .unwrap();
-    assert_eq!(a["available_to_sell"], 4 + 2);
+    assert_eq!(a["available_to_sell"], (9 - 1) + 2);
     let missing: serde_json::Value = http()
         .get(format!("{}/v1/availability?sku=IMP-3", server.base))
         .send()
