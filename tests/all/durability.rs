@@ -8,24 +8,16 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::harness::{Server, binary, http, order_body};
+use crate::harness::{Server, assert_ledger_verifies, get_json, http, import_stock, order_body};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orders_answered_201_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let csv = dir.path().join("stock.csv");
-    std::fs::write(
-        &csv,
+    let out = import_stock(
+        &data,
         "sku,location,on_hand,safety_stock\nDUR-1,WH-MAIN,1000000,0\n",
-    )
-    .unwrap();
-    let out = binary()
-        .args(["import", "stock"])
-        .arg(&csv)
-        .env("STOCKADE_DATA_DIR", &data)
-        .output()
-        .unwrap();
+    );
     assert!(out.status.success());
 
     let server = Server::start(&data).await;
@@ -92,14 +84,7 @@ async fn orders_answered_201_survive_kill_9() {
             "order {id} lost its reservation"
         );
     }
-    let a: Value = client
-        .get(format!("{}/v1/availability/DUR-1", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a = get_json(&client, &format!("{}/v1/availability/DUR-1", server.base)).await;
     let committed = a["locations"][0]["committed"].as_i64().unwrap();
     // Orders whose answer was lost in the kill may exist too; none answered 201 may be missing.
     assert!(
@@ -112,16 +97,7 @@ async fn orders_answered_201_survive_kill_9() {
         1_000_000 - committed
     );
     drop(server);
-    let out = binary()
-        .args(["ledger", "verify"])
-        .env("STOCKADE_DATA_DIR", &data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ledger_verifies(&data);
     println!(
         "{} orders answered 201 before kill -9; all present after restart",
         accepted.len()

@@ -290,3 +290,34 @@ pub fn http() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Runs `stockade import stock` on CSV text against a data directory.
+pub fn import_stock(data: &Path, csv: &str) -> std::process::Output {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), csv).unwrap();
+    binary()
+        .args(["import", "stock"])
+        .arg(file.path())
+        .env("STOCKADE_DATA_DIR", data)
+        .output()
+        .unwrap()
+}
+
+/// `stockade ledger verify` succeeds: positions equal the fold of the movements.
+pub fn assert_ledger_verifies(data: &Path) {
+    let out = binary()
+        .args(["ledger", "verify"])
+        .env("STOCKADE_DATA_DIR", data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// GET a URL and parse its JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}

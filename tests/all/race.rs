@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::harness::{Server, binary, http, order_body};
+use crate::harness::{Server, assert_ledger_verifies, get_json, http, import_stock, order_body};
 
 const ROUNDS: usize = 20;
 const BUYERS: usize = 200;
@@ -24,18 +24,11 @@ struct Attempt {
 
 /// One SKU per round, with exactly `UNITS` sellable units for the web channel.
 fn import_race_skus(data: &Path) {
-    let csv = data.parent().unwrap().join("race.csv");
-    let mut text = String::from("sku,location,on_hand,safety_stock\n");
+    let mut csv = String::from("sku,location,on_hand,safety_stock\n");
     for round in 0..ROUNDS {
-        text.push_str(&format!("RACE-{round:02},WH-MAIN,{UNITS},0\n"));
+        csv.push_str(&format!("RACE-{round:02},WH-MAIN,{UNITS},0\n"));
     }
-    std::fs::write(&csv, text).unwrap();
-    let out = binary()
-        .args(["import", "stock"])
-        .arg(&csv)
-        .env("STOCKADE_DATA_DIR", data)
-        .output()
-        .unwrap();
+    let out = import_stock(data, &csv);
     assert!(
         out.status.success(),
         "{}",
@@ -140,14 +133,7 @@ async fn concurrent_buyers_never_oversell() {
             "round {round}: oversold, {accepted} units accepted of {UNITS}"
         );
 
-        let a: Value = client
-            .get(format!("{}/v1/availability/{sku}", server.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let a = get_json(&client, &format!("{}/v1/availability/{sku}", server.base)).await;
         let left = a["available_to_sell"].as_i64().unwrap();
         assert_eq!(
             left,
@@ -180,14 +166,11 @@ async fn concurrent_buyers_never_oversell() {
             count("idempotency-key-in-flight"),
         );
         for key in by_key.keys() {
-            let found: Value = client
-                .get(format!("{}/v1/orders?external_id={key}", server.base))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let found = get_json(
+                &client,
+                &format!("{}/v1/orders?external_id={key}", server.base),
+            )
+            .await;
             assert_eq!(
                 found["items"].as_array().unwrap().len(),
                 1,
@@ -196,14 +179,5 @@ async fn concurrent_buyers_never_oversell() {
         }
     }
     drop(server);
-    let out = binary()
-        .args(["ledger", "verify"])
-        .env("STOCKADE_DATA_DIR", &data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ledger_verifies(&data);
 }
