@@ -35,6 +35,39 @@ enum Command {
         #[command(subcommand)]
         what: LedgerCommand,
     },
+    /// Validate the policy directory without starting.
+    Policy {
+        #[command(subcommand)]
+        what: PolicyCommand,
+    },
+    /// Make API keys.
+    Keys {
+        #[command(subcommand)]
+        what: KeysCommand,
+    },
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Load and validate every policy file (STOCKADE_POLICIES, default ./policies).
+    Check,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a fresh random API key once, and the hash line to paste into clients.toml.
+    New { client: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and name the first broken entry.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -68,6 +101,18 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         Command::Ledger {
             what: LedgerCommand::Verify,
         } => verify_ledger().await,
+        Command::Policy {
+            what: PolicyCommand::Check,
+        } => check_policies(),
+        Command::Keys {
+            what: KeysCommand::New { client },
+        } => {
+            new_key(&client);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            what: AuditCommand::Verify,
+        } => verify_audit().await,
     }
 }
 
@@ -129,4 +174,88 @@ async fn verify_ledger() -> anyhow::Result<ExitCode> {
         eprintln!("ledger broken: positions differ from the fold of the movements");
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn check_policies() -> anyhow::Result<ExitCode> {
+    let config = Config::load()?;
+    match startup::load_policies(&config) {
+        Ok(p) => {
+            println!(
+                "policies ok: {} clients, {} channels, {} locations, {} routes, {} JWT issuers ({})",
+                p.clients.len(),
+                p.channels.len(),
+                p.locations.len(),
+                p.routes.len(),
+                p.issuers.len(),
+                p.dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn new_key(client: &str) {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    let key = format!(
+        "stk_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    println!(
+        "API key for `{client}` (shown once; store it in the client's secret store):\n\n    {key}\n"
+    );
+    println!(
+        "Add this hash to the client's entry in clients.toml (keep the old hash until the client has switched):\n"
+    );
+    println!(
+        "    api_key_sha256 = [\"{}\"]",
+        crate::policy::hash_api_key(&key)
+    );
+}
+
+async fn verify_audit() -> anyhow::Result<ExitCode> {
+    use crate::domain::audit::{ChainBreak, GENESIS, verify};
+    let config = Config::load()?;
+    let (_, store) = startup::open(&config).await?;
+    let (mut after, mut prev, mut count) = (0_i64, GENESIS.to_owned(), 0_u64);
+    loop {
+        let page = store.audit_chain(after, 5000).await?;
+        let Some(last) = page.last() else { break };
+        // A gap in `seq` means an entry was removed.
+        if let Some((record, expected)) = page
+            .iter()
+            .zip(after + 1..)
+            .find(|(r, expected)| r.seq != *expected)
+        {
+            eprintln!(
+                "audit chain broken at entry {expected}: it is missing (the next is {})",
+                record.seq
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        match verify(&prev, &page) {
+            Ok(()) => {}
+            Err(ChainBreak::Edited { seq }) => {
+                eprintln!(
+                    "audit chain broken at entry {seq}: its fields no longer match its hash (edited)"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(ChainBreak::Unlinked { seq }) => {
+                eprintln!(
+                    "audit chain broken at entry {seq}: it does not follow the entry before it"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        count += page.len() as u64;
+        after = last.seq;
+        prev.clone_from(&last.hash);
+    }
+    println!("audit ok: {count} entries, chain head {prev}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -22,7 +22,6 @@ pub struct Config {
     pub sqlite_synchronous: String,
     pub idempotency_retention_hours: u32,
     pub request_timeout: Duration,
-    pub max_body_bytes: usize,
     pub log_format: LogFormat,
 }
 
@@ -43,7 +42,6 @@ impl Default for Config {
             sqlite_synchronous: "full".into(),
             idempotency_retention_hours: MIN_IDEMPOTENCY_RETENTION_HOURS,
             request_timeout: Duration::from_secs(15),
-            max_body_bytes: 1024 * 1024,
             log_format: LogFormat::Text,
         }
     }
@@ -60,7 +58,6 @@ struct FileConfig {
     sqlite_synchronous: Option<String>,
     idempotency_retention_hours: Option<u32>,
     request_timeout_ms: Option<u64>,
-    max_body_bytes: Option<usize>,
     log_format: Option<String>,
 }
 
@@ -117,9 +114,6 @@ impl Config {
             file.request_timeout_ms.map(|n| n.to_string()),
         ) {
             c.request_timeout = Duration::from_millis(number(&v, "request_timeout_ms")?);
-        }
-        if let Some(v) = pick("max_body_bytes", file.max_body_bytes.map(|n| n.to_string())) {
-            c.max_body_bytes = number(&v, "max_body_bytes")?;
         }
         if let Some(v) = pick("log_format", file.log_format) {
             c.log_format = match v.as_str() {

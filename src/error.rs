@@ -24,6 +24,12 @@ pub enum Error {
     },
     #[error("missing query parameter `{0}`")]
     MissingParameter(&'static str),
+    #[error("query parameter `{name}`: {why}")]
+    InvalidParameter { name: &'static str, why: String },
+    #[error("the JSON nests deeper than {max} levels")]
+    JsonTooDeep { max: usize },
+    #[error("`{field}` is set by Stockade and may not be sent")]
+    ReadOnlyField { field: String, pointer: String },
     #[error("the Idempotency-Key header is required")]
     IdempotencyKeyMissing,
     #[error("the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
@@ -48,8 +54,6 @@ pub enum Error {
     UnknownOrder(String),
     #[error("return rule broken: {0:?}")]
     ReturnRule(ReturnRule),
-    #[error("no API key or an unknown one")]
-    Unauthenticated,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

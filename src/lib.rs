@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod governance;
 pub mod import;
 pub mod policy;
 pub mod problem;

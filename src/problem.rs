@@ -32,7 +32,10 @@ registry! {
     MISSING_PARAMETER = ("missing-parameter", 400, "Missing parameter");
     IDEMPOTENCY_KEY_MISSING = ("idempotency-key-missing", 400, "Idempotency-Key required");
     IDEMPOTENCY_KEY_INVALID = ("idempotency-key-invalid", 400, "Malformed Idempotency-Key");
+    JSON_TOO_DEEP = ("json-too-deep", 400, "JSON nested too deeply");
+    INVALID_PARAMETER = ("invalid-parameter", 400, "Invalid parameter");
     UNAUTHENTICATED = ("unauthenticated", 401, "Authentication required");
+    INSUFFICIENT_SCOPE = ("insufficient-scope", 403, "Insufficient scope");
     CHANNEL_NOT_ALLOWED = ("channel-not-allowed", 403, "Channel not allowed");
     NOT_FOUND = ("not-found", 404, "Not found");
     ROUTE_NOT_FOUND = ("route-not-found", 404, "No such route");
@@ -41,9 +44,11 @@ registry! {
     INSUFFICIENT_STOCK = ("insufficient-stock", 409, "Insufficient stock");
     DUPLICATE_ORDER = ("duplicate-order", 409, "Duplicate order");
     ORDER_SHIPPED = ("order-shipped", 409, "Order already shipped");
+    GONE = ("gone", 410, "Route retired");
     PAYLOAD_TOO_LARGE = ("payload-too-large", 413, "Payload too large");
     UNSUPPORTED_MEDIA_TYPE = ("unsupported-media-type", 415, "Unsupported media type");
     VALIDATION_FAILED = ("validation-failed", 422, "Validation failed");
+    READ_ONLY_FIELD = ("read-only-field", 422, "Field set by Stockade");
     TOO_MANY_ITEMS = ("too-many-items", 422, "Too many items");
     IDEMPOTENCY_KEY_REUSED = ("idempotency-key-reused", 422, "Idempotency-Key reused");
     UNKNOWN_SKU = ("unknown-sku", 422, "Unknown SKU");
@@ -63,6 +68,7 @@ registry! {
     NO_LINES = ("no-lines", 422, "Lines required");
     RMA_CLOSED = ("rma-closed", 409, "RMA closed");
     EXCEEDS_AUTHORIZED = ("exceeds-authorized", 422, "More than was authorized");
+    RATE_LIMITED = ("rate-limited", 429, "Too many requests");
     INTERNAL = ("internal", 500, "Internal error");
     TIMEOUT = ("timeout", 503, "Timed out");
 }
@@ -138,6 +144,9 @@ impl From<&Error> for Problem {
             Error::PayloadTooLarge { limit } => p(PAYLOAD_TOO_LARGE).with("limit_bytes", limit),
             Error::TooMany { max, .. } => p(TOO_MANY_ITEMS).with("max", max),
             Error::MissingParameter(name) => p(MISSING_PARAMETER).with("parameter", name),
+            Error::InvalidParameter { name, .. } => p(INVALID_PARAMETER).with("parameter", name),
+            Error::JsonTooDeep { max } => p(JSON_TOO_DEEP).with("max_depth", max),
+            Error::ReadOnlyField { pointer, .. } => p(READ_ONLY_FIELD).with("pointer", pointer),
             Error::IdempotencyKeyMissing => p(IDEMPOTENCY_KEY_MISSING),
             Error::IdempotencyKeyInvalid => p(IDEMPOTENCY_KEY_INVALID),
             Error::IdempotencyKeyReused => p(IDEMPOTENCY_KEY_REUSED),
@@ -152,7 +161,6 @@ impl From<&Error> for Problem {
             Error::NotFound { .. } => p(NOT_FOUND),
             Error::UnknownOrder(_) => p(UNKNOWN_ORDER),
             Error::ReturnRule(rule) => return_rule(rule),
-            Error::Unauthenticated => p(UNAUTHENTICATED),
             // Internal detail never reaches the client; the log has it, with the request id.
             Error::Store(_) | Error::Internal(_) => {
                 Problem::new(INTERNAL, "an internal error occurred; quote the request id")

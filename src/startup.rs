@@ -9,14 +9,24 @@ use tokio::net::TcpListener;
 use crate::adapters;
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::governance::Governance;
 use crate::policy::Policies;
 use crate::seed;
 use crate::services::{Services, spawn_handover};
 use crate::store::{LocationDef, SqlStore, SqliteSettings, Store};
 
+/// Loads and checks the policies against the routes the API serves.
+pub fn load_policies(config: &Config) -> anyhow::Result<Policies> {
+    let policies = Policies::load(&config.policies).context("invalid policies")?;
+    policies
+        .check_routes(&api::served_routes())
+        .context("invalid policies")?;
+    Ok(policies)
+}
+
 /// Loads the policies and opens the store: everything a command needs.
 pub async fn open(config: &Config) -> anyhow::Result<(Arc<Policies>, Arc<dyn Store>)> {
-    let policies = Policies::load(&config.policies).context("invalid policies")?;
+    let policies = load_policies(config)?;
     let settings = SqliteSettings {
         synchronous: config.sqlite_synchronous.clone(),
         ..SqliteSettings::default()
@@ -48,10 +58,13 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     }
     let erp = adapters::from_config(&config.erp, store.clone())?;
     let retention = Duration::from_secs(u64::from(config.idempotency_retention_hours) * 3600);
+    let governance = Arc::new(Governance::new(policies.clone(), store.clone()).await?);
+    let body_limits = policies.limits.body;
     let services = Arc::new(Services::new(store, policies, erp, retention));
     Ok(AppState {
         services,
-        max_body_bytes: config.max_body_bytes,
+        governance,
+        body_limits,
         request_timeout: config.request_timeout,
     })
 }
@@ -61,6 +74,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = build(&config).await?;
     spawn_handover(state.services.clone());
     spawn_idempotency_purge(state.services.clone());
+    state.governance.spawn_upkeep();
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -25,13 +25,103 @@ use crate::problem::{self, example};
         (name = "orders", description = "Order acceptance, status, cancellation and shipments"),
         (name = "returns", description = "Return authorization"),
         (name = "events", description = "Inbound events from warehouses, 3PLs and ERPs"),
+        (name = "admin", description = "Operations: the audit log (admin scope)"),
         (name = "operations", description = "Health, readiness and documentation"),
     ),
+    modifiers(&Security),
+    security(("api_key" = []), ("bearer" = [])),
     components(schemas(problem::Problem, crate::domain::ValidationError, crate::domain::allocation::Shortage,
         crate::domain::events::StockCounted, crate::domain::events::StockAdjusted,
         crate::domain::events::ShipmentUpdated, crate::domain::events::ReturnReceived)),
 )]
 pub struct ApiDoc;
+
+/// API keys (as `Authorization: Bearer` or `X-Api-Key`) and JWTs.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, spec: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = spec.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key, or a JWT from an issuer the policies trust",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+        );
+        for (path, item) in &mut spec.paths.paths {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if path.starts_with("/v1/") {
+                    governed(op);
+                } else {
+                    // Operations routes answer without credentials.
+                    op.security = Some(vec![
+                        utoipa::openapi::security::SecurityRequirement::default(),
+                    ]);
+                }
+            }
+        }
+    }
+}
+
+/// The answers every governed route can give, whatever its handler does.
+fn governed(op: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str, example: Value| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .example(Some(example))
+                    .build(),
+            )
+            .build()
+    };
+    let responses = &mut op.responses.responses;
+    responses.entry("401".into()).or_insert_with(|| {
+        problem(
+            "Missing or invalid credentials; `WWW-Authenticate` says which",
+            unauthenticated(),
+        )
+        .into()
+    });
+    responses.entry("403".into()).or_insert_with(|| {
+        problem(
+            "The client lacks the route's scope or the channel",
+            insufficient_scope(),
+        )
+        .into()
+    });
+    responses.entry("429".into()).or_insert_with(|| {
+        problem(
+            "The client's rate tier is exhausted; `Retry-After` says when to come back",
+            rate_limited(),
+        )
+        .into()
+    });
+}
 
 const ORDER_ID: &str = "ord_01JEZ8Q4W3M2T6V8X9Y0Z1A2B3";
 
@@ -180,5 +270,46 @@ pub fn return_window_closed() -> Value {
         problem::RETURN_WINDOW_CLOSED,
         "the return window for `TEE-BLK-M` closed at 2026-11-02T16:30:00Z",
         json!({"sku": "TEE-BLK-M", "closed_at": "2026-11-02T16:30:00Z"}),
+    )
+}
+
+pub fn audit_page() -> Value {
+    json!({"items": [{"seq": 41, "at": "2026-12-03T12:00:00.123456Z", "client_id": "demo-storefront",
+        "subject": "demo-storefront", "method": "POST", "route": "/v1/orders", "resource_id": ORDER_ID,
+        "status": 201, "request_id": "6f1c1d1e-6a43-4c55-9d0c-2f7d0f6d2c11", "idempotency_key": "c0a8012e",
+        "body_sha256": "9f2b5c0e6b8f8e4e3b9c1a7d2f0e5c4b3a29181716151413121110090807060504",
+        "prev_hash": "1b4f0e9851971998e732078544c96b36c3d01cedf7caa332359d6f1d83567014",
+        "hash": "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"}], "next_after": null})
+}
+
+pub fn invalid_parameter(name: &str) -> Value {
+    example(
+        problem::INVALID_PARAMETER,
+        &format!("query parameter `{name}`: must be from 1 to 500"),
+        json!({"parameter": name}),
+    )
+}
+
+pub fn insufficient_scope() -> Value {
+    example(
+        problem::INSUFFICIENT_SCOPE,
+        "this route needs the `admin` scope",
+        json!({"scope": "admin"}),
+    )
+}
+
+pub fn unauthenticated() -> Value {
+    example(
+        problem::UNAUTHENTICATED,
+        "no credentials: send Authorization: Bearer <key or token>, or X-Api-Key",
+        json!({}),
+    )
+}
+
+pub fn rate_limited() -> Value {
+    example(
+        problem::RATE_LIMITED,
+        "tier `standard` allows 600 requests per 60 s",
+        json!({"retry_after_seconds": 1}),
     )
 }

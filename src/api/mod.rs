@@ -8,8 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::governance::Governance;
+use crate::policy::BodyLimits;
 use crate::services::Services;
 
+pub mod admin;
 pub mod availability;
 pub mod docs;
 pub mod events;
@@ -21,11 +24,12 @@ mod reply;
 pub mod returns;
 pub mod stack;
 
-/// What every handler can reach.
+/// What every handler and layer can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Arc<Services>,
-    pub max_body_bytes: usize,
+    pub governance: Arc<Governance>,
+    pub body_limits: BodyLimits,
     pub request_timeout: std::time::Duration,
 }
 
@@ -44,9 +48,32 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(returns::authorize::authorize_return))
         .routes(routes!(returns::get::get_return))
         .routes(routes!(events::ingest::ingest_events))
+        .routes(routes!(admin::audit::list_audit))
         .routes(routes!(ops::livez))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::problem_type))
+}
+
+/// Every (method, path template) the API serves, for checking the route policies.
+pub fn served_routes() -> Vec<(String, String)> {
+    let spec = openapi();
+    let mut out = Vec::new();
+    for (path, item) in &spec.paths.paths {
+        let methods = [
+            ("GET", item.get.is_some()),
+            ("POST", item.post.is_some()),
+            ("PUT", item.put.is_some()),
+            ("PATCH", item.patch.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ];
+        out.extend(
+            methods
+                .iter()
+                .filter(|(_, has)| *has)
+                .map(|(m, _)| ((*m).to_owned(), path.clone())),
+        );
+    }
+    out
 }
 
 /// The OpenAPI document the code describes; `openapi/v1.json` must equal it.

@@ -2,6 +2,7 @@
 //! lifecycles, inbound events. Nothing here knows about HTTP, SQL, vendors or tower.
 
 pub mod allocation;
+pub mod audit;
 pub mod availability;
 pub mod events;
 pub mod ids;

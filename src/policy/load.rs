@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{Channel, Client, Location, Policies, ReturnPolicy, SCOPES};
+use super::{
+    Channel, Client, Issuer, Limits, Location, Policies, ReturnPolicy, RoutePolicy, SCOPES,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyError {
@@ -48,6 +50,19 @@ struct ChannelsFile {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RoutesFile {
+    route: Vec<RoutePolicy>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    #[serde(default)]
+    issuer: Vec<Issuer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ClientsFile {
     #[serde(default)]
     demo: bool,
@@ -61,13 +76,28 @@ impl Policies {
         let channels: ChannelsFile = read(dir, "channels.toml")?;
         let clients: ClientsFile = read(dir, "clients.toml")?;
         let returns: ReturnPolicy = read(dir, "returns.toml")?;
+        let routes: RoutesFile = read(dir, "routes.toml")?;
+        let limits: Limits = read(dir, "limits.toml")?;
+        // Only deployments that accept JWTs need an issuer file.
+        let auth: AuthFile = if dir.join("auth.toml").exists() {
+            read(dir, "auth.toml")?
+        } else {
+            AuthFile::default()
+        };
         let p = Self {
             dir: dir.to_owned(),
             demo: clients.demo,
             locations: locations.location,
             channels: channels.channel,
-            clients: clients.client,
+            clients: clients
+                .client
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect(),
             returns,
+            routes: routes.route,
+            limits,
+            issuers: auth.issuer,
         };
         p.validate()?;
         Ok(p)
@@ -177,6 +207,10 @@ impl Policies {
                 ));
             }
         }
+        self.validate_clients_auth()?;
+        self.validate_routes()?;
+        self.validate_limits()?;
+        self.validate_issuers()?;
         let r = &self.returns;
         if !(1..=365).contains(&r.window_days) {
             return Err(err(
@@ -193,6 +227,187 @@ impl Policies {
                 "restock_location",
                 format!("unknown location `{}`", r.restock_location),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Policies {
+    fn error(&self, file: &str, entry: String, field: &str, message: String) -> PolicyError {
+        PolicyError {
+            file: self.dir.join(file),
+            entry: Some(entry),
+            field: Some(field.to_owned()),
+            message,
+        }
+    }
+
+    fn validate_clients_auth(&self) -> Result<(), PolicyError> {
+        for c in &self.clients {
+            let entry = format!("client \"{}\"", c.id);
+            if self.tier(&c.rate_tier).is_none() {
+                let known: Vec<&str> = self.limits.tiers.keys().map(String::as_str).collect();
+                let msg = format!(
+                    "unknown tier `{}`; limits.toml declares {}",
+                    c.rate_tier,
+                    known.join(", ")
+                );
+                return Err(self.error("clients.toml", entry, "rate_tier", msg));
+            }
+            if c.api_key_sha256.is_empty() && c.jwt.is_none() {
+                let msg = "needs api_key_sha256 or jwt, or it can never authenticate".to_owned();
+                return Err(self.error("clients.toml", entry, "api_key_sha256", msg));
+            }
+            if let Some(jwt) = &c.jwt
+                && !self.issuers.iter().any(|i| i.issuer == jwt.issuer)
+            {
+                let msg = format!("issuer `{}` is not declared in auth.toml", jwt.issuer);
+                return Err(self.error("clients.toml", entry, "jwt", msg));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_routes(&self) -> Result<(), PolicyError> {
+        let mut seen = BTreeSet::new();
+        for r in &self.routes {
+            let entry = format!("route \"{} {}\"", r.method, r.path);
+            let err = |field: &str, msg: String| {
+                Err(self.error("routes.toml", entry.clone(), field, msg))
+            };
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&r.method.as_str()) {
+                return err(
+                    "method",
+                    "must be GET, POST, PUT, PATCH or DELETE in capitals".into(),
+                );
+            }
+            if !r.path.starts_with('/') {
+                return err("path", "must start with `/`".into());
+            }
+            if !seen.insert((&r.method, &r.path)) {
+                return err("path", "is declared twice for this method".into());
+            }
+            match &r.scope {
+                Some(s) if !SCOPES.contains(&s.as_str()) => {
+                    return err(
+                        "scope",
+                        format!("unknown scope `{s}`; known: {}", SCOPES.join(", ")),
+                    );
+                }
+                None => return err("scope", "every route names the scope it requires".into()),
+                Some(_) => {}
+            }
+            if let (Some(d), Some(s)) = (r.deprecated, r.sunset)
+                && s < d
+            {
+                return err("sunset", "comes before the deprecation date".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), PolicyError> {
+        for (name, t) in &self.limits.tiers {
+            if t.requests == 0 || t.per_seconds == 0 {
+                let msg = "requests and per_seconds must both be 1 or more".to_owned();
+                return Err(self.error("limits.toml", format!("tiers.{name}"), "requests", msg));
+            }
+        }
+        let b = &self.limits.body;
+        if b.max_bytes == 0 || b.max_json_depth == 0 || b.max_array_items == 0 {
+            return Err(self.error(
+                "limits.toml",
+                "body".into(),
+                "max_bytes",
+                "body limits must be 1 or more".into(),
+            ));
+        }
+        for o in &self.limits.cors.allowed_origins {
+            let exact = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o.contains('*')
+                && !o.trim_end_matches('/').contains(['?', '#'])
+                && o.matches('/').count() == 2;
+            if !exact {
+                let msg = format!(
+                    "`{o}` must be an exact origin such as https://shop.example.com; wildcards are refused"
+                );
+                return Err(self.error("limits.toml", "cors".into(), "allowed_origins", msg));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_issuers(&self) -> Result<(), PolicyError> {
+        for i in &self.issuers {
+            let entry = format!("issuer \"{}\"", i.issuer);
+            let err =
+                |field: &str, msg: String| Err(self.error("auth.toml", entry.clone(), field, msg));
+            if i.audience.is_empty() {
+                return err("audience", "must name at least one audience".into());
+            }
+            match (&i.jwks_file, &i.jwks_url) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return err(
+                        "jwks_file",
+                        "give exactly one of jwks_file or jwks_url".into(),
+                    );
+                }
+                (Some(f), None) if !self.dir.join(f).exists() => {
+                    return err(
+                        "jwks_file",
+                        format!("{} does not exist", self.dir.join(f).display()),
+                    );
+                }
+                _ => {}
+            }
+            if i.algorithms.is_empty() {
+                return err("algorithms", "must allow at least one algorithm".into());
+            }
+            for a in &i.algorithms {
+                match a.as_str() {
+                    "RS256" | "ES256" | "EdDSA" => {}
+                    "HS256" if i.hs256_secret_env.is_some() => {}
+                    "HS256" => return err("algorithms", "HS256 needs hs256_secret_env".into()),
+                    other => {
+                        return err(
+                            "algorithms",
+                            format!("`{other}` is not one of RS256, ES256, EdDSA, HS256"),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every `/v1` route the API serves has a policy, and every policy names a real route.
+    pub fn check_routes(&self, served: &[(String, String)]) -> Result<(), PolicyError> {
+        for (method, path) in served.iter().filter(|(_, p)| p.starts_with("/v1/")) {
+            if !self
+                .routes
+                .iter()
+                .any(|r| &r.method == method && &r.path == path)
+            {
+                let msg =
+                    "the API serves this route but routes.toml has no policy for it".to_owned();
+                return Err(self.error(
+                    "routes.toml",
+                    format!("route \"{method} {path}\""),
+                    "path",
+                    msg,
+                ));
+            }
+        }
+        for r in &self.routes {
+            if !served.iter().any(|(m, p)| m == &r.method && p == &r.path) {
+                let msg = "no such route in the API".to_owned();
+                return Err(self.error(
+                    "routes.toml",
+                    format!("route \"{} {}\"", r.method, r.path),
+                    "path",
+                    msg,
+                ));
+            }
         }
         Ok(())
     }
@@ -277,6 +492,24 @@ mod tests {
     }
 
     #[test]
+    fn tiers_wildcards_and_unserved_routes_are_refused() {
+        let client = "[[client]]\nid = \"x\"\nkind = \"storefront\"\nchannels = [\"web\"]\nrate_tier = \"gold\"\napi_key_sha256 = []\n";
+        let e = with("clients.toml", client).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("rate_tier"), "{e}");
+        let limits = "[tiers.demo]\nrequests = 1\nper_seconds = 1\n[tiers.internal]\nrequests = 1\nper_seconds = 1\n[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true\n";
+        let e = with("limits.toml", limits).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("allowed_origins"), "{e}");
+        let p = with(
+            "returns.toml",
+            "window_days = 30\nrestock_location = \"WH-MAIN\"\n",
+        )
+        .unwrap();
+        let served = vec![("GET".to_owned(), "/v1/orders/{id}/timeline".to_owned())];
+        let e = p.check_routes(&served).unwrap_err();
+        assert!(e.to_string().contains("/v1/orders/{id}/timeline"), "{e}");
+    }
+
+    #[test]
     fn unknown_fields_and_scopes_are_refused() {
         let e = with(
             "returns.toml",
@@ -286,7 +519,7 @@ mod tests {
         assert!(e.message.contains("unknown field"), "{e}");
         let e = with(
             "clients.toml",
-            "[[client]]\nid = \"x\"\nkind = \"storefront\"\nchannels = [\"web\"]\nscopes = [\"everything\"]\n",
+            "[[client]]\nid = \"x\"\nkind = \"storefront\"\nchannels = [\"web\"]\nrate_tier = \"demo\"\nscopes = [\"everything\"]\n",
         )
         .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("scopes"));

@@ -1,16 +1,21 @@
 //! Declarative governance: the files in `policies/`, loaded and validated at start.
 //!
-//! Each file is TOML and reviewed like code. See `docs/POLICIES.md` for the format.
+//! Each file is TOML and reviewed like code. `docs/POLICIES.md` documents the format.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
 
 mod load;
+mod routes;
 
 pub use load::PolicyError;
+pub use routes::{Priority, RoutePolicy};
 
 /// Every scope a route may require.
 pub const SCOPES: &[&str] = &[
@@ -29,8 +34,11 @@ pub struct Policies {
     pub demo: bool,
     pub locations: Vec<Location>,
     pub channels: Vec<Channel>,
-    pub clients: Vec<Client>,
+    pub clients: Vec<Arc<Client>>,
     pub returns: ReturnPolicy,
+    pub routes: Vec<RoutePolicy>,
+    pub limits: Limits,
+    pub issuers: Vec<Issuer>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +57,49 @@ pub struct Channel {
     pub name: String,
     /// Locations whose stock this channel may sell.
     pub locations: Vec<String>,
+    /// Overrides the route's availability cache TTL for this channel.
+    #[serde(default)]
+    pub cache_ttl_ms: Option<u64>,
+    #[serde(default)]
+    pub fallback: Fallback,
+}
+
+/// What a channel is told when fresh figures cannot be had.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    pub mode: FallbackMode,
+    /// With `cap`: the most a channel is told it can sell, per SKU.
+    #[serde(default)]
+    pub cap: i64,
+    /// The oldest last-known figure that may still be served.
+    #[serde(default = "default_fallback_age")]
+    pub max_age_seconds: u64,
+}
+
+fn default_fallback_age() -> u64 {
+    300
+}
+
+impl Default for Fallback {
+    fn default() -> Self {
+        Self {
+            mode: FallbackMode::Cap,
+            cap: 0,
+            max_age_seconds: default_fallback_age(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackMode {
+    /// The last-known figure, capped at `cap`.
+    Cap,
+    /// Nothing is sellable until fresh figures return.
+    Zero,
+    /// The last-known figure as it was.
+    LastKnown,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,9 +111,21 @@ pub struct Client {
     pub channels: Vec<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// A tier from `limits.toml`.
+    pub rate_tier: String,
     /// Hex SHA-256 of each accepted API key; more than one during a rotation.
     #[serde(default)]
     pub api_key_sha256: Vec<String>,
+    /// The identity a JWT must carry to act as this client.
+    #[serde(default)]
+    pub jwt: Option<JwtIdentity>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtIdentity {
+    pub issuer: String,
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -82,6 +145,90 @@ pub struct ReturnPolicy {
     pub restock_location: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub tiers: BTreeMap<String, Tier>,
+    #[serde(default)]
+    pub body: BodyLimits,
+    #[serde(default)]
+    pub cors: Cors,
+}
+
+/// `requests` per `per_seconds`, enforced as GCRA: the full quota may be spent at once,
+/// and it refills evenly over the window.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub requests: u32,
+    pub per_seconds: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub max_json_depth: usize,
+    pub max_array_items: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1024 * 1024,
+            max_json_depth: 32,
+            max_array_items: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// Exact origins (`https://shop.example.com`) allowed to call from a browser.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub allow_credentials: bool,
+}
+
+/// A JWT issuer the gateway trusts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    /// A JWKS file, relative to the policy directory.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// The algorithms accepted from this issuer: RS256, ES256, EdDSA (and HS256 only with
+    /// `hs256_secret_env`). A token never chooses its own algorithm.
+    pub algorithms: Vec<String>,
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+    /// At most one JWKS refetch for unknown key ids per this many seconds.
+    #[serde(default = "default_cooldown")]
+    pub refetch_cooldown_seconds: u64,
+    /// How often the JWKS is refreshed regardless, so removed keys stop working.
+    #[serde(default = "default_refresh")]
+    pub refresh_seconds: u64,
+    /// The environment variable holding an HS256 secret; HS256 is refused without it.
+    #[serde(default)]
+    pub hs256_secret_env: Option<String>,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+fn default_cooldown() -> u64 {
+    60
+}
+fn default_refresh() -> u64 {
+    300
+}
+
 impl Client {
     pub fn holds_channel(&self, channel: &str) -> bool {
         self.channels.iter().any(|c| c == channel)
@@ -89,6 +236,10 @@ impl Client {
 
     pub fn default_channel(&self) -> &str {
         self.channels.first().map_or("", String::as_str)
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
     }
 }
 
@@ -119,8 +270,8 @@ impl Policies {
 
     /// The client whose key this is. Every stored hash is compared, in constant time, so
     /// the time taken says nothing about which client or how much of a hash matched.
-    pub fn client_by_api_key(&self, key: &str) -> Option<&Client> {
-        let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    pub fn client_by_api_key(&self, key: &str) -> Option<&Arc<Client>> {
+        let digest = hash_api_key(key);
         let mut found = None;
         for client in &self.clients {
             for stored in &client.api_key_sha256 {
@@ -130,6 +281,28 @@ impl Policies {
             }
         }
         found
+    }
+
+    pub fn client_by_jwt(&self, issuer: &str, subject: &str) -> Option<&Arc<Client>> {
+        self.clients.iter().find(|c| {
+            c.jwt
+                .as_ref()
+                .is_some_and(|j| j.issuer == issuer && j.subject == subject)
+        })
+    }
+
+    pub fn tier(&self, name: &str) -> Option<&Tier> {
+        self.limits.tiers.get(name)
+    }
+
+    /// The policy of the route a request addresses, the most literal template first.
+    pub fn route(&self, method: &str, path: &str) -> Option<&RoutePolicy> {
+        routes::find(&self.routes, method, path)
+    }
+
+    /// Whether a route is deprecated or past its sunset at `now`.
+    pub fn is_sunset(route: &RoutePolicy, now: OffsetDateTime) -> bool {
+        route.sunset.is_some_and(|s| now >= s)
     }
 }
 
@@ -151,11 +324,18 @@ mod tests {
     }
 
     #[test]
-    fn demo_policies_load_and_resolve_the_demo_key() {
+    fn demo_policies_load_and_resolve_the_demo_keys() {
         let p = demo();
         assert!(p.demo);
-        let client = p.client_by_api_key("stockade-demo-key").unwrap();
-        assert_eq!(client.id, "demo-storefront");
+        assert_eq!(
+            p.client_by_api_key("stockade-demo-key").unwrap().id,
+            "demo-storefront"
+        );
+        assert!(
+            p.client_by_api_key("stockade-demo-admin-key")
+                .unwrap()
+                .has_scope("admin")
+        );
         assert!(p.client_by_api_key("stockade-demo-key ").is_none());
     }
 
@@ -170,5 +350,23 @@ mod tests {
         assert_eq!(web, ["WH-MAIN", "3PL-EAST"]);
         assert_eq!(p.eligible_locations("b2b").len(), 1);
         assert!(p.eligible_locations("nowhere").is_empty());
+    }
+
+    #[test]
+    fn routes_resolve_by_template() {
+        let p = demo();
+        assert_eq!(
+            p.route("GET", "/v1/orders/ord_123").unwrap().path,
+            "/v1/orders/{id}"
+        );
+        assert_eq!(
+            p.route("POST", "/v1/orders").unwrap().scope.as_deref(),
+            Some("orders:write")
+        );
+        assert_eq!(
+            p.route("GET", "/v1/orders").unwrap().scope.as_deref(),
+            Some("orders:read")
+        );
+        assert!(p.route("GET", "/v1/orders/a/b/c").is_none());
     }
 }

@@ -13,6 +13,8 @@ use crate::policy::{Client, Policies};
 use crate::store::Store;
 
 mod availability;
+
+pub use availability::AvailabilityCache;
 pub mod events;
 mod handover;
 pub mod idempotency;
@@ -30,6 +32,7 @@ pub struct Services {
     in_flight: Mutex<HashSet<(String, String)>>,
     /// Wakes the ERP handover when there is new work.
     handover: Arc<Notify>,
+    cache: AvailabilityCache,
 }
 
 impl Services {
@@ -41,11 +44,12 @@ impl Services {
     ) -> Self {
         Self {
             store,
-            policies,
             erp,
             idempotency_retention,
             in_flight: Mutex::new(HashSet::new()),
             handover: Arc::new(Notify::new()),
+            cache: AvailabilityCache::new(&policies),
+            policies,
         }
     }
 

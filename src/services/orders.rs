@@ -60,6 +60,7 @@ impl Services {
         match outcome {
             AcceptOutcome::Accepted(order) => {
                 tracing::info!(order.id = %order.id, order.channel = %order.channel, order.lines = order.lines.len(), "order accepted");
+                self.stock_moved(order.lines.iter().map(|l| l.sku.as_str()));
                 self.handover.notify_one();
                 Ok(Reply {
                     response: render(&order),
@@ -106,6 +107,7 @@ impl Services {
         self.order(client, id).await?;
         match self.store.cancel_order(id, now()).await? {
             CancelOutcome::Cancelled(order) => {
+                self.stock_moved(order.lines.iter().map(|l| l.sku.as_str()));
                 tracing::info!(order.id = %order.id, "order cancelled");
                 Ok(order)
             }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::allocation::Shortage;
+use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
 use crate::domain::order::{ErpState, Order, OrderRequest};
 use crate::domain::quantity::Position;
@@ -197,6 +198,19 @@ pub struct Effects {
     pub received_rma: Option<String>,
 }
 
+/// A filter over the audit log, oldest first, after the `after` cursor.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub after: i64,
+    pub limit: u32,
+    pub client_id: Option<String>,
+    pub route: Option<String>,
+    pub resource_id: Option<String>,
+    pub status: Option<u16>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Declares the policy's locations; existing ones keep their history.
@@ -255,6 +269,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies one inbound event in its own transaction, deduplicated by (source, id).
     async fn apply_event(&self, event: &Event, ctx: &EventContext) -> StoreResult<EventOutcome>;
+
+    /// Appends entries to the audit chain, in order, in one transaction.
+    async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    async fn audit_page(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Up to `limit` records after `after`, in chain order.
+    async fn audit_chain(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 
     /// Positions recomputed from the movement ledger alone.
     async fn ledger_fold(&self) -> StoreResult<Vec<PositionRow>>;

@@ -1,12 +1,14 @@
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::ttl;
 use crate::api::extract::{Caller, QueryPairs};
 use crate::api::{AppState, docs};
 use crate::domain::availability::SkuAvailability;
 use crate::error::{Error, Result};
+use crate::governance::layers::RouteMatch;
 
 #[derive(Serialize, ToSchema)]
 pub struct AvailabilityList {
@@ -40,6 +42,7 @@ pub async fn get_availability_many(
     State(state): State<AppState>,
     Caller(client): Caller,
     query: QueryPairs,
+    route: Option<Extension<RouteMatch>>,
 ) -> Result<Json<AvailabilityList>> {
     let skus = query.all("sku");
     if skus.is_empty() {
@@ -47,7 +50,7 @@ pub async fn get_availability_many(
     }
     let answer = state
         .services
-        .availability(&client, query.first("channel"), &skus)
+        .availability(&client, query.first("channel"), &skus, ttl(route.as_ref()))
         .await?;
     Ok(Json(AvailabilityList {
         items: answer.items,

@@ -1,10 +1,12 @@
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 
+use super::ttl;
 use crate::api::extract::{Caller, QueryPairs};
 use crate::api::{AppState, docs};
 use crate::domain::availability::SkuAvailability;
 use crate::error::{Error, Result};
+use crate::governance::layers::RouteMatch;
 
 /// Available-to-sell of one SKU for the caller's channel, per location and in total.
 #[utoipa::path(
@@ -28,10 +30,16 @@ pub async fn get_availability(
     Caller(client): Caller,
     Path(sku): Path<String>,
     query: QueryPairs,
+    route: Option<Extension<RouteMatch>>,
 ) -> Result<Json<SkuAvailability>> {
     let mut answer = state
         .services
-        .availability(&client, query.first("channel"), std::slice::from_ref(&sku))
+        .availability(
+            &client,
+            query.first("channel"),
+            std::slice::from_ref(&sku),
+            ttl(route.as_ref()),
+        )
         .await?;
     answer.items.pop().map(Json).ok_or(Error::NotFound {
         kind: "SKU",

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::extract::{Caller, JsonBody};
+use crate::api::extract::{Caller, JsonBody, StrictBody};
 use crate::api::{AppState, docs};
 use crate::domain::events::Envelope;
 use crate::error::Result;
@@ -50,3 +50,5 @@ pub async fn ingest_events(
     let results = state.services.ingest_events(body.value.events).await?;
     Ok((StatusCode::ACCEPTED, Json(EventResults { results })))
 }
+
+impl StrictBody for EventBatch {}

@@ -1,6 +1,6 @@
 use axum::extract::State;
 
-use crate::api::extract::{Caller, IdempotencyHeader, JsonBody};
+use crate::api::extract::{Caller, IdempotencyHeader, JsonBody, StrictBody};
 use crate::api::{AppState, docs};
 use crate::domain::order::{Order, OrderRequest};
 use crate::error::Result;
@@ -49,4 +49,20 @@ pub async fn accept_order(
         .services
         .accept_order(&client, &key, &fingerprint, &body.value)
         .await
+}
+
+impl StrictBody for OrderRequest {
+    const READ_ONLY: &'static [&'static str] = &[
+        "id",
+        "status",
+        "erp",
+        "erp_reference",
+        "allocations",
+        "backordered",
+        "shipped",
+        "committed",
+        "reserved",
+        "created_at",
+        "updated_at",
+    ];
 }

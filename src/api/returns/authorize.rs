@@ -1,6 +1,6 @@
 use axum::extract::State;
 
-use crate::api::extract::{Caller, IdempotencyHeader, JsonBody};
+use crate::api::extract::{Caller, IdempotencyHeader, JsonBody, StrictBody};
 use crate::api::{AppState, docs};
 use crate::domain::rma::{ReturnRequest, Rma};
 use crate::error::Result;
@@ -42,4 +42,16 @@ pub async fn authorize_return(
         .services
         .authorize_return(&client, &key, &fingerprint, &body.value)
         .await
+}
+
+impl StrictBody for ReturnRequest {
+    const READ_ONLY: &'static [&'static str] = &[
+        "id",
+        "status",
+        "refund_reference",
+        "received_resellable",
+        "received_damaged",
+        "created_at",
+        "updated_at",
+    ];
 }

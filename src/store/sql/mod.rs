@@ -12,10 +12,12 @@ use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
 use time::OffsetDateTime;
 
 use super::*;
+use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
 use crate::domain::order::{ErpState, Order};
 use crate::domain::shipment::Shipment;
 
+mod audit;
 mod events;
 mod idempotency;
 mod ledger;
@@ -328,6 +330,23 @@ impl Store for SqlStore {
         let outcome = events::apply(&mut tx, self.dialect, event, ctx).await?;
         finish(tx, matches!(outcome, EventOutcome::Applied(_))).await?;
         Ok(outcome)
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        audit::append(&mut tx, self.dialect, entries).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_page(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let mut conn = self.read.acquire().await?;
+        audit::page(&mut conn, query).await
+    }
+
+    async fn audit_chain(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let mut conn = self.read.acquire().await?;
+        audit::chain(&mut conn, after, limit).await
     }
 
     async fn ledger_fold(&self) -> StoreResult<Vec<PositionRow>> {

@@ -1,0 +1,57 @@
+//! Governance: the tower layers every call passes (authentication, authorization, rate
+//! limits, audit, versioning, hygiene), driven by `policies/`. They know the policies,
+//! never the handlers; `api/stack.rs` puts them in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::policy::Policies;
+use crate::store::Store;
+
+pub mod audit;
+pub mod auth;
+pub mod jwks;
+pub mod layers;
+pub mod ratelimit;
+
+pub use auth::Principal;
+
+pub struct Governance {
+    pub policies: Arc<Policies>,
+    pub auth: auth::Authenticator,
+    pub limiter: Arc<dyn ratelimit::RateLimiter>,
+    pub auditor: audit::Auditor,
+}
+
+impl Governance {
+    pub async fn new(policies: Arc<Policies>, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        Ok(Self {
+            auth: auth::Authenticator::new(policies.clone()).await?,
+            limiter: Arc::new(ratelimit::LocalLimiter::new(&policies)),
+            auditor: audit::Auditor::spawn(store),
+            policies,
+        })
+    }
+
+    /// Background upkeep: JWKS refreshes (so removed keys stop working) and eviction of
+    /// idle rate-limit state (so its memory stays bounded).
+    pub fn spawn_upkeep(self: &Arc<Self>) {
+        for issuer in self.auth.issuers() {
+            let issuer = issuer.clone();
+            tokio::spawn(async move {
+                let every = Duration::from_secs(issuer.config.refresh_seconds.max(1));
+                loop {
+                    tokio::time::sleep(every).await;
+                    issuer.refresh().await;
+                }
+            });
+        }
+        let limiter = self.limiter.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                limiter.evict_idle();
+            }
+        });
+    }
+}
