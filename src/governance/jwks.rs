@@ -22,11 +22,13 @@ enum Source {
 
 pub struct IssuerKeys {
     pub config: Issuer,
-    source: Source,
+    source: Option<Source>,
     keys: RwLock<Arc<JwkSet>>,
     /// Held while fetching, so that concurrent misses share one fetch; holds the time of
-    /// the last fetch for the cooldown.
-    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// the last refetch an unknown `kid` caused, for the cooldown. Loads at start and
+    /// periodic refreshes do not count: a key published just before its first use must
+    /// still be found at once.
+    last_refetch: tokio::sync::Mutex<Option<Instant>>,
     http: reqwest::Client,
     /// The HS256 secret, only when the policy enables HS256 for this issuer.
     pub hs256_secret: Option<Vec<u8>>,
@@ -41,38 +43,44 @@ impl IssuerKeys {
         http: reqwest::Client,
     ) -> anyhow::Result<Self> {
         let source = match (&config.jwks_file, &config.jwks_url) {
-            (Some(f), _) => Source::File(policy_dir.join(f)),
-            (None, Some(u)) => Source::Url(u.clone()),
-            (None, None) => anyhow::bail!("issuer {} has no JWKS source", config.issuer),
+            (Some(f), _) => Some(Source::File(policy_dir.join(f))),
+            (None, Some(u)) => Some(Source::Url(u.clone())),
+            // An issuer that signs only with a shared secret publishes no keys.
+            (None, None) => None,
         };
-        let hs256_secret = config
-            .hs256_secret_env
-            .as_ref()
-            .and_then(|var| std::env::var(var).ok())
-            .map(String::into_bytes);
+        let hs256_secret = match (&config.hs256_secret_env, &config.hs256_secret_file) {
+            (Some(var), _) => std::env::var(var).ok().map(String::into_bytes),
+            (None, Some(file)) => Some(
+                std::fs::read_to_string(policy_dir.join(file))?
+                    .trim()
+                    .as_bytes()
+                    .to_vec(),
+            ),
+            (None, None) => None,
+        };
         let this = Self {
             config,
             source,
             keys: RwLock::new(Arc::new(JwkSet { keys: Vec::new() })),
-            last_fetch: tokio::sync::Mutex::new(None),
+            last_refetch: tokio::sync::Mutex::new(None),
             http,
             hs256_secret,
         };
         match this.fetch().await {
             Ok(set) => this.replace(set),
-            Err(e) if matches!(this.source, Source::Url(_)) => {
+            Err(e) if matches!(this.source, Some(Source::Url(_))) => {
                 tracing::warn!(jwt.issuer = %this.config.issuer, error = %e, "jwks not reachable at start; will retry");
             }
             Err(e) => return Err(e),
         }
-        *this.last_fetch.lock().await = Some(Instant::now());
         Ok(this)
     }
 
     async fn fetch(&self) -> anyhow::Result<JwkSet> {
         let text = match &self.source {
-            Source::File(path) => tokio::fs::read_to_string(path).await?,
-            Source::Url(url) => {
+            None => return Ok(JwkSet { keys: Vec::new() }),
+            Some(Source::File(path)) => tokio::fs::read_to_string(path).await?,
+            Some(Source::Url(url)) => {
                 let resp = self
                     .http
                     .get(url)
@@ -113,7 +121,7 @@ impl IssuerKeys {
             return Some(k);
         }
         // An unknown kid: a rotation may have published a new key.
-        let mut last = self.last_fetch.lock().await;
+        let mut last = self.last_refetch.lock().await;
         if let Some(k) = Self::pick(&self.current(), kid) {
             return Some(k);
         }
@@ -128,8 +136,7 @@ impl IssuerKeys {
 
     /// Refetches now; keeps the last good keys on failure.
     pub async fn refresh(&self) {
-        let mut last = self.last_fetch.lock().await;
-        *last = Some(Instant::now());
+        let _single_flight = self.last_refetch.lock().await;
         self.refresh_locked().await;
     }
 

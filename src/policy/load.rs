@@ -345,7 +345,9 @@ impl Policies {
             if i.audience.is_empty() {
                 return err("audience", "must name at least one audience".into());
             }
+            let hs_only = i.algorithms.iter().all(|a| a == "HS256");
             match (&i.jwks_file, &i.jwks_url) {
+                (None, None) if hs_only => {}
                 (Some(_), Some(_)) | (None, None) => {
                     return err(
                         "jwks_file",
@@ -366,8 +368,13 @@ impl Policies {
             for a in &i.algorithms {
                 match a.as_str() {
                     "RS256" | "ES256" | "EdDSA" => {}
-                    "HS256" if i.hs256_secret_env.is_some() => {}
-                    "HS256" => return err("algorithms", "HS256 needs hs256_secret_env".into()),
+                    "HS256" if i.hs256_secret_env.is_some() || i.hs256_secret_file.is_some() => {}
+                    "HS256" => {
+                        return err(
+                            "algorithms",
+                            "HS256 needs hs256_secret_env or hs256_secret_file".into(),
+                        );
+                    }
                     other => {
                         return err(
                             "algorithms",

@@ -214,9 +214,13 @@ pub struct Issuer {
     /// How often the JWKS is refreshed regardless, so removed keys stop working.
     #[serde(default = "default_refresh")]
     pub refresh_seconds: u64,
-    /// The environment variable holding an HS256 secret; HS256 is refused without it.
+    /// The environment variable holding an HS256 secret. HS256 is refused unless this or
+    /// `hs256_secret_file` is set.
     #[serde(default)]
     pub hs256_secret_env: Option<String>,
+    /// A file holding the HS256 secret, relative to the policy directory.
+    #[serde(default)]
+    pub hs256_secret_file: Option<PathBuf>,
 }
 
 fn default_leeway() -> u64 {

@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,11 +23,31 @@ pub fn policies_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
 }
 
+pub fn fixture_policies() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policies")
+}
+
+/// A copy of the governance test policies with some files replaced.
+pub fn policies_with(replaced: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(fixture_policies()).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.path().join(f.file_name())).unwrap();
+    }
+    for (name, text) in replaced {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
 /// The gateway in process, seeded with the demo catalog, on its own data directory.
+/// Requests carry `auth` as their `Authorization` header.
+#[derive(Clone)]
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
-    pub dir: TempDir,
+    pub dir: Arc<TempDir>,
+    pub auth: Option<String>,
 }
 
 pub struct Reply {
@@ -58,18 +79,49 @@ impl Reply {
 }
 
 impl TestApp {
+    /// The demo policies, calling with the demo key.
     pub async fn new() -> Self {
+        let mut app = Self::with_policies(&policies_dir()).await;
+        app.auth = Some(format!("Bearer {DEMO_KEY}"));
+        app
+    }
+
+    /// Any policy directory, with the demo catalog, and no credentials until `as_key`.
+    pub async fn with_policies(policies: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             data_dir: dir.path().to_owned(),
-            policies: policies_dir(),
+            policies: policies.to_owned(),
             ..Config::default()
         };
         let state = startup::build(&config).await.unwrap();
+        if state.services.store.catalog_is_empty().await.unwrap() {
+            stockade::seed::demo_catalog(state.services.store.as_ref())
+                .await
+                .unwrap();
+        }
         Self {
             router: api::app(state.clone()),
             state,
-            dir,
+            dir: Arc::new(dir),
+            auth: None,
+        }
+    }
+
+    /// The governance test policies (`tests/fixtures/policies`).
+    pub async fn governed() -> Self {
+        Self::with_policies(&fixture_policies()).await
+    }
+
+    /// The same app, calling with an API key.
+    pub fn as_key(&self, key: &str) -> Self {
+        self.with_auth(Some(format!("Bearer {key}")))
+    }
+
+    pub fn with_auth(&self, auth: Option<String>) -> Self {
+        Self {
+            auth,
+            ..self.clone()
         }
     }
 
@@ -80,10 +132,10 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Reply {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", format!("Bearer {DEMO_KEY}"));
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(auth) = &self.auth {
+            req = req.header("authorization", auth);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }

@@ -7,6 +7,7 @@ mod availability;
 mod cli;
 mod durability;
 mod events;
+mod governance;
 mod ledger;
 mod openapi;
 mod orders;
