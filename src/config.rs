@@ -23,6 +23,33 @@ pub struct Config {
     pub idempotency_retention_hours: u32,
     pub request_timeout: Duration,
     pub log_format: LogFormat,
+    /// PostgreSQL (`postgres://…`) instead of the embedded SQLite ledger.
+    pub database_url: Option<Secret>,
+    pub database_pool_size: u32,
+    /// Redis (`redis://…`) for cluster-wide rate limits and cache invalidation.
+    pub redis_url: Option<Secret>,
+    /// Prefixes every Redis key and channel, so several deployments can share one Redis.
+    pub redis_prefix: String,
+}
+
+/// A value that may carry credentials (a URL with a password): never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -43,6 +70,10 @@ impl Default for Config {
             idempotency_retention_hours: MIN_IDEMPOTENCY_RETENTION_HOURS,
             request_timeout: Duration::from_secs(15),
             log_format: LogFormat::Text,
+            database_url: None,
+            database_pool_size: 16,
+            redis_url: None,
+            redis_prefix: "stockade".into(),
         }
     }
 }
@@ -59,6 +90,8 @@ struct FileConfig {
     idempotency_retention_hours: Option<u32>,
     request_timeout_ms: Option<u64>,
     log_format: Option<String>,
+    database_pool_size: Option<u32>,
+    redis_prefix: Option<String>,
 }
 
 impl Config {
@@ -114,6 +147,30 @@ impl Config {
             file.request_timeout_ms.map(|n| n.to_string()),
         ) {
             c.request_timeout = Duration::from_millis(number(&v, "request_timeout_ms")?);
+        }
+        // Connection URLs may carry passwords: the environment only, never the file.
+        c.database_url = env("STOCKADE_DATABASE_URL")
+            .filter(|v| !v.is_empty())
+            .map(Secret::new);
+        if let Some(url) = &c.database_url
+            && !url.expose().starts_with("postgres://")
+            && !url.expose().starts_with("postgresql://")
+        {
+            bail!(
+                "database_url: only postgres:// URLs are supported; leave it unset for the embedded ledger"
+            );
+        }
+        if let Some(v) = pick(
+            "database_pool_size",
+            file.database_pool_size.map(|n| n.to_string()),
+        ) {
+            c.database_pool_size = number(&v, "database_pool_size")?;
+        }
+        c.redis_url = env("STOCKADE_REDIS_URL")
+            .filter(|v| !v.is_empty())
+            .map(Secret::new);
+        if let Some(v) = pick("redis_prefix", file.redis_prefix) {
+            c.redis_prefix = v;
         }
         if let Some(v) = pick("log_format", file.log_format) {
             c.log_format = match v.as_str() {

@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -71,6 +71,7 @@ registry! {
     RATE_LIMITED = ("rate-limited", 429, "Too many requests");
     INTERNAL = ("internal", 500, "Internal error");
     TIMEOUT = ("timeout", 503, "Timed out");
+    LIMITER_UNAVAILABLE = ("rate-limiter-unavailable", 503, "Rate limiter unavailable");
 }
 
 /// Looks a code up, for problems that arrive as bare codes (event rejections).

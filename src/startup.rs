@@ -8,8 +8,12 @@ use tokio::net::TcpListener;
 
 use crate::adapters;
 use crate::api::{self, AppState};
+use crate::cluster;
+use crate::cluster::invalidation::{self, Publisher};
+use crate::cluster::limiter::RedisLimiter;
 use crate::config::Config;
 use crate::governance::Governance;
+use crate::governance::ratelimit::RateLimiter;
 use crate::policy::Policies;
 use crate::seed;
 use crate::services::{Services, spawn_handover};
@@ -27,13 +31,22 @@ pub fn load_policies(config: &Config) -> anyhow::Result<Policies> {
 /// Loads the policies and opens the store: everything a command needs.
 pub async fn open(config: &Config) -> anyhow::Result<(Arc<Policies>, Arc<dyn Store>)> {
     let policies = load_policies(config)?;
-    let settings = SqliteSettings {
-        synchronous: config.sqlite_synchronous.clone(),
-        ..SqliteSettings::default()
+    let store = match &config.database_url {
+        Some(url) => SqlStore::open_postgres(url.expose(), config.database_pool_size)
+            .await
+            .context("cannot open the PostgreSQL ledger (STOCKADE_DATABASE_URL)")?,
+        None => {
+            let settings = SqliteSettings {
+                synchronous: config.sqlite_synchronous.clone(),
+                ..SqliteSettings::default()
+            };
+            SqlStore::open_sqlite(&config.data_dir, &settings)
+                .await
+                .with_context(|| {
+                    format!("cannot open the ledger in {}", config.data_dir.display())
+                })?
+        }
     };
-    let store = SqlStore::open_sqlite(&config.data_dir, &settings)
-        .await
-        .with_context(|| format!("cannot open the ledger in {}", config.data_dir.display()))?;
     let locations: Vec<LocationDef> = policies
         .locations
         .iter()
@@ -58,9 +71,23 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     }
     let erp = adapters::from_config(&config.erp, store.clone())?;
     let retention = Duration::from_secs(u64::from(config.idempotency_retention_hours) * 3600);
-    let governance = Arc::new(Governance::new(policies.clone(), store.clone()).await?);
+    let mut services = Services::new(store.clone(), policies.clone(), erp, retention);
+    let mut limiter: Option<Arc<dyn RateLimiter>> = None;
+    if let Some(url) = &config.redis_url {
+        let (client, conn) = cluster::connect(url.expose())
+            .await
+            .context("cannot reach Redis (STOCKADE_REDIS_URL)")?;
+        limiter = Some(Arc::new(RedisLimiter::new(
+            conn.clone(),
+            &config.redis_prefix,
+        )));
+        services = services.with_invalidation(Publisher::new(conn, &config.redis_prefix));
+        invalidation::spawn_subscriber(client, &config.redis_prefix, services.cache());
+        tracing::info!(redis.prefix = %config.redis_prefix, "cluster mode: rate limits and cache invalidation shared through redis");
+    }
+    let governance = Arc::new(Governance::new(policies.clone(), store, limiter).await?);
     let body_limits = policies.limits.body;
-    let services = Arc::new(Services::new(store, policies, erp, retention));
+    let services = Arc::new(services);
     Ok(AppState {
         services,
         governance,

@@ -17,7 +17,7 @@ use super::{Governance, Principal};
 use crate::api::problem::pending;
 use crate::domain::audit::AuditEntry;
 use crate::domain::time::now;
-use crate::policy::{Policies, RoutePolicy};
+use crate::policy::{FailureMode, Policies, RoutePolicy};
 use crate::problem::{self, Problem};
 
 /// The route policy a request matched, for the layers inside.
@@ -159,10 +159,31 @@ pub async fn rate_limit(State(gov): State<Arc<Governance>>, req: Request, next: 
     let Some(tier) = gov.policies.tier(tier_name).copied() else {
         return next.run(req).await;
     };
-    let decision = gov
+    let decision = match gov
         .limiter
         .check(&principal.client.id, tier_name, tier)
-        .await;
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            let route = req.extensions().get::<RouteMatch>().map(|r| r.0.clone());
+            if route.is_some_and(|r| r.on_limiter_failure == FailureMode::Closed) {
+                tracing::warn!(error = %e, "rate limiter unavailable; refusing a fail-closed route");
+                let entry = entry_for(&req, Some(&principal));
+                let mut resp = deny(
+                    &gov,
+                    entry,
+                    Problem::new(problem::LIMITER_UNAVAILABLE, "retry shortly"),
+                )
+                .await;
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
+                return resp;
+            }
+            tracing::warn!(error = %e, "rate limiter unavailable; letting a fail-open route through");
+            return next.run(req).await;
+        }
+    };
     let mut resp = if decision.allowed {
         next.run(req).await
     } else {

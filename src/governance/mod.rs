@@ -24,10 +24,17 @@ pub struct Governance {
 }
 
 impl Governance {
-    pub async fn new(policies: Arc<Policies>, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    /// `limiter`: the shared one when the gateway runs as several instances, otherwise
+    /// the in-process one is built here.
+    pub async fn new(
+        policies: Arc<Policies>,
+        store: Arc<dyn Store>,
+        limiter: Option<Arc<dyn ratelimit::RateLimiter>>,
+    ) -> anyhow::Result<Self> {
+        let limiter = limiter.unwrap_or_else(|| Arc::new(ratelimit::LocalLimiter::new(&policies)));
         Ok(Self {
             auth: auth::Authenticator::new(policies.clone()).await?,
-            limiter: Arc::new(ratelimit::LocalLimiter::new(&policies)),
+            limiter,
             auditor: audit::Auditor::spawn(store),
             policies,
         })

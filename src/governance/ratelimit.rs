@@ -52,10 +52,20 @@ impl RateDecision {
     }
 }
 
+/// The shared limiter could not be asked; the route's policy decides what happens.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("rate limiter unavailable: {0}")]
+pub struct LimiterUnavailable(pub String);
+
 /// Decides whether a client may make one more request under its tier.
 #[async_trait]
 pub trait RateLimiter: Send + Sync + 'static {
-    async fn check(&self, client_id: &str, tier_name: &str, tier: Tier) -> RateDecision;
+    async fn check(
+        &self,
+        client_id: &str,
+        tier_name: &str,
+        tier: Tier,
+    ) -> Result<RateDecision, LimiterUnavailable>;
     /// Drops state of clients that have not been seen for a while, bounding memory.
     fn evict_idle(&self) {}
 }
@@ -96,7 +106,12 @@ fn quota(tier: Tier) -> Quota {
 
 #[async_trait]
 impl RateLimiter for LocalLimiter {
-    async fn check(&self, client_id: &str, tier_name: &str, tier: Tier) -> RateDecision {
+    async fn check(
+        &self,
+        client_id: &str,
+        tier_name: &str,
+        tier: Tier,
+    ) -> Result<RateDecision, LimiterUnavailable> {
         let mut decision = RateDecision {
             allowed: true,
             policy: tier_name.to_owned(),
@@ -107,7 +122,7 @@ impl RateLimiter for LocalLimiter {
             retry_after: None,
         };
         let Some(limiter) = self.tiers.get(tier_name) else {
-            return decision;
+            return Ok(decision);
         };
         let per_request = quota(tier).replenish_interval();
         match limiter.check_key(&client_id.to_owned()) {
@@ -124,7 +139,7 @@ impl RateLimiter for LocalLimiter {
                 decision.retry_after = Some(wait);
             }
         }
-        decision
+        Ok(decision)
     }
 
     fn evict_idle(&self) {
@@ -162,11 +177,11 @@ mod tests {
     async fn a_burst_past_the_quota_is_refused_with_a_wait() {
         let (l, tier) = limiter(3, 60);
         for expected_remaining in [2, 1, 0] {
-            let d = l.check("c", "t", tier).await;
+            let d = l.check("c", "t", tier).await.unwrap();
             assert!(d.allowed);
             assert_eq!(d.remaining, expected_remaining);
         }
-        let d = l.check("c", "t", tier).await;
+        let d = l.check("c", "t", tier).await.unwrap();
         assert!(!d.allowed);
         let wait = d.retry_after.unwrap();
         assert!(
@@ -174,7 +189,7 @@ mod tests {
             "{wait:?}"
         );
         assert!(
-            l.check("other", "t", tier).await.allowed,
+            l.check("other", "t", tier).await.unwrap().allowed,
             "limits are per client"
         );
     }
@@ -182,7 +197,7 @@ mod tests {
     #[tokio::test]
     async fn headers_are_structured_fields() {
         let (l, tier) = limiter(600, 60);
-        let d = l.check("c", "t", tier).await;
+        let d = l.check("c", "t", tier).await.unwrap();
         let [(policy_name, policy), (name, value)] = d.headers();
         assert_eq!(policy_name, "ratelimit-policy");
         assert_eq!(policy, "\"t\";q=600;w=60");

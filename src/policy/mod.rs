@@ -15,7 +15,7 @@ mod load;
 mod routes;
 
 pub use load::PolicyError;
-pub use routes::{Priority, RoutePolicy};
+pub use routes::{FailureMode, Priority, RoutePolicy};
 
 /// Every scope a route may require.
 pub const SCOPES: &[&str] = &[

@@ -26,6 +26,18 @@ pub struct RoutePolicy {
     /// Where the deprecation is explained; sent as `Link: <…>; rel="deprecation"`.
     #[serde(default)]
     pub link: Option<String>,
+    /// When the shared rate limiter cannot be asked: let calls through (`open`, the
+    /// default, so order capture survives a Redis outage) or refuse them (`closed`).
+    #[serde(default)]
+    pub on_limiter_failure: FailureMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    #[default]
+    Open,
+    Closed,
 }
 
 /// Who is shed first under overload: `background`, then `standard`, `critical` last.

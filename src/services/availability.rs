@@ -77,6 +77,13 @@ impl AvailabilityCache {
         &self.stripes[(h.finish() % STRIPES as u64) as usize]
     }
 
+    /// Marks every cached answer as stale.
+    pub fn invalidate_all(&self) {
+        for stripe in &self.stripes {
+            stripe.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     /// Marks every cached answer for these SKUs, in every channel, as stale.
     pub fn invalidate<'a>(&self, skus: impl IntoIterator<Item = &'a str>) {
         for sku in skus {
@@ -208,9 +215,13 @@ impl Services {
         Some(a)
     }
 
-    /// Called after every change that moved stock.
-    pub(crate) fn stock_moved<'a>(&self, skus: impl IntoIterator<Item = &'a str>) {
-        self.cache.invalidate(skus);
+    /// Called after every change that moved stock, before it is answered: this instance's
+    /// cache at once, the other instances' through the invalidation channel.
+    pub(crate) async fn stock_moved(&self, skus: &[&str]) {
+        self.cache.invalidate(skus.iter().copied());
+        if let Some(publisher) = &self.invalidation {
+            publisher.publish(skus).await;
+        }
     }
 }
 

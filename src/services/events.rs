@@ -61,7 +61,7 @@ impl Services {
             let outcome = self.store.apply_event(&event, &ctx).await?;
             results.push(match outcome {
                 EventOutcome::Applied(effects) => {
-                    self.stock_moved(effects.skus.iter().map(String::as_str));
+                    self.stock_moved(&effects.skus.iter().map(String::as_str).collect::<Vec<_>>()).await;
                     tracing::debug!(event.id = %event.id, event.source = %event.source, event.kind = event.body.kind(), "event applied");
                     if effects.received_rma.is_some() {
                         self.handover.notify_one();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::adapters::ErpAdapter;
+use crate::cluster::invalidation::Publisher;
 use crate::error::{Error, Result};
 use crate::policy::{Client, Policies};
 use crate::store::Store;
@@ -32,7 +33,9 @@ pub struct Services {
     in_flight: Mutex<HashSet<(String, String)>>,
     /// Wakes the ERP handover when there is new work.
     handover: Arc<Notify>,
-    cache: AvailabilityCache,
+    cache: Arc<AvailabilityCache>,
+    /// Tells other instances about movements, when there are other instances.
+    invalidation: Option<Publisher>,
 }
 
 impl Services {
@@ -48,9 +51,22 @@ impl Services {
             idempotency_retention,
             in_flight: Mutex::new(HashSet::new()),
             handover: Arc::new(Notify::new()),
-            cache: AvailabilityCache::new(&policies),
+            cache: Arc::new(AvailabilityCache::new(&policies)),
+            invalidation: None,
             policies,
         }
+    }
+
+    /// Shares cache invalidations with the other instances through Redis.
+    #[must_use]
+    pub fn with_invalidation(mut self, publisher: Publisher) -> Self {
+        self.invalidation = Some(publisher);
+        self
+    }
+
+    /// The availability cache, for the invalidation subscriber.
+    pub fn cache(&self) -> Arc<AvailabilityCache> {
+        self.cache.clone()
     }
 
     /// The channel a call acts for: the one asked for, if the client holds it, or the

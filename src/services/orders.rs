@@ -60,7 +60,14 @@ impl Services {
         match outcome {
             AcceptOutcome::Accepted(order) => {
                 tracing::info!(order.id = %order.id, order.channel = %order.channel, order.lines = order.lines.len(), "order accepted");
-                self.stock_moved(order.lines.iter().map(|l| l.sku.as_str()));
+                self.stock_moved(
+                    &order
+                        .lines
+                        .iter()
+                        .map(|l| l.sku.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .await;
                 self.handover.notify_one();
                 Ok(Reply {
                     response: render(&order),
@@ -107,7 +114,14 @@ impl Services {
         self.order(client, id).await?;
         match self.store.cancel_order(id, now()).await? {
             CancelOutcome::Cancelled(order) => {
-                self.stock_moved(order.lines.iter().map(|l| l.sku.as_str()));
+                self.stock_moved(
+                    &order
+                        .lines
+                        .iter()
+                        .map(|l| l.sku.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .await;
                 tracing::info!(order.id = %order.id, "order cancelled");
                 Ok(order)
             }

@@ -2,11 +2,11 @@
 
 use axum::http::StatusCode;
 
+use crate::harness::Backend;
 use crate::harness::TestApp;
 
-#[tokio::test]
-async fn one_sku_sums_the_channels_eligible_locations_only() {
-    let app = TestApp::new().await;
+async fn one_sku_sums_the_channels_eligible_locations_only(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app.get("/v1/availability/TEE-BLK-M").await;
     assert_eq!(r.status, StatusCode::OK);
     let a = r.json();
@@ -25,25 +25,22 @@ async fn one_sku_sums_the_channels_eligible_locations_only() {
     assert!(a["as_of"].as_str().unwrap().ends_with('Z'));
 }
 
-#[tokio::test]
-async fn a_channel_the_caller_does_not_hold_is_refused() {
-    let app = TestApp::new().await;
+async fn a_channel_the_caller_does_not_hold_is_refused(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app.get("/v1/availability/TEE-BLK-M?channel=b2b").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.code(), "channel-not-allowed");
 }
 
-#[tokio::test]
-async fn an_unknown_sku_is_404() {
-    let app = TestApp::new().await;
+async fn an_unknown_sku_is_404(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app.get("/v1/availability/NO-SUCH-SKU").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.code(), "not-found");
 }
 
-#[tokio::test]
-async fn many_skus_list_unknown_ones_as_missing() {
-    let app = TestApp::new().await;
+async fn many_skus_list_unknown_ones_as_missing(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app
         .get("/v1/availability?sku=MUG-LOGO&sku=NOPE&sku=TEE-BLK-M&sku=MUG-LOGO")
         .await;
@@ -64,9 +61,8 @@ async fn many_skus_list_unknown_ones_as_missing() {
     assert_eq!(v["items"][0]["backorderable"], true);
 }
 
-#[tokio::test]
-async fn more_than_100_skus_or_none_is_a_problem() {
-    let app = TestApp::new().await;
+async fn more_than_100_skus_or_none_is_a_problem(b: Backend) {
+    let app = TestApp::new(&b).await;
     let query: Vec<String> = (0..101).map(|i| format!("sku=S{i}")).collect();
     let r = app
         .get(&format!("/v1/availability?{}", query.join("&")))
@@ -77,3 +73,5 @@ async fn more_than_100_skus_or_none_is_a_problem() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.code(), "missing-parameter");
 }
+
+crate::tests! { per_backend: [one_sku_sums_the_channels_eligible_locations_only, a_channel_the_caller_does_not_hold_is_refused, an_unknown_sku_is_404, many_skus_list_unknown_ones_as_missing, more_than_100_skus_or_none_is_a_problem] }

@@ -2,9 +2,8 @@
 
 use serde_json::json;
 
-use crate::harness::{Server, assert_ledger_verifies, binary, get_json, http, import_stock};
+use crate::harness::{Backend, Site, binary, get_json, http};
 
-#[test]
 fn openapi_prints_the_spec() {
     let out = binary().arg("openapi").output().unwrap();
     assert!(out.status.success());
@@ -12,24 +11,17 @@ fn openapi_prints_the_spec() {
     assert_eq!(spec["info"]["title"], "Stockade");
 }
 
-#[tokio::test]
-async fn import_is_all_or_nothing_and_names_bad_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let out = import_stock(
-        &data,
-        "sku,location,on_hand\nIMP-1,WH-MAIN,5\nIMP-2,MOON,1\nIMP-3,WH-MAIN,-4\n",
-    );
+async fn import_is_all_or_nothing_and_names_bad_lines(b: Backend) {
+    let site = Site::new(&b);
+    let out = site
+        .import_stock("sku,location,on_hand\nIMP-1,WH-MAIN,5\nIMP-2,MOON,1\nIMP-3,WH-MAIN,-4\n");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(":3:") && err.contains("MOON"), "{err}");
     assert!(err.contains(":4:") && err.contains("on_hand"), "{err}");
     assert!(err.contains("nothing was imported"), "{err}");
 
-    let out = import_stock(
-        &data,
-        "sku,location,on_hand,safety_stock\nIMP-1,WH-MAIN,5,1\nIMP-1,3PL-EAST,2,\nIMP-2,WH-MAIN,7,0\n",
-    );
+    let out = site.import_stock("sku,location,on_hand,safety_stock\nIMP-1,WH-MAIN,5,1\nIMP-1,3PL-EAST,2,\nIMP-2,WH-MAIN,7,0\n");
     assert!(
         out.status.success(),
         "{}",
@@ -38,14 +30,14 @@ async fn import_is_all_or_nothing_and_names_bad_lines() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 3 rows"));
 
     // A second import replaces on-hand and keeps safety stock it does not mention.
-    let out = import_stock(&data, "sku,location,on_hand\nIMP-1,WH-MAIN,9\n");
+    let out = site.import_stock("sku,location,on_hand\nIMP-1,WH-MAIN,9\n");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let server = Server::start(&data).await;
+    let server = site.start().await;
     let a = get_json(&http(), &format!("{}/v1/availability/IMP-1", server.base)).await;
     assert_eq!(a["available_to_sell"], (9 - 1) + 2);
     let missing = get_json(
@@ -59,5 +51,7 @@ async fn import_is_all_or_nothing_and_names_bad_lines() {
         "the failed import left nothing behind"
     );
     drop(server);
-    assert_ledger_verifies(&data);
+    site.assert_ledger_verifies();
 }
+
+crate::tests! { per_backend: [import_is_all_or_nothing_and_names_bad_lines], once: [openapi_prints_the_spec] }

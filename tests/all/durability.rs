@@ -8,19 +8,15 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::harness::{Server, assert_ledger_verifies, get_json, http, import_stock, order_body};
+use crate::harness::Backend;
+use crate::harness::{Site, get_json, http, order_body};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn orders_answered_201_survive_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let out = import_stock(
-        &data,
-        "sku,location,on_hand,safety_stock\nDUR-1,WH-MAIN,1000000,0\n",
-    );
+async fn orders_answered_201_survive_kill_9(b: Backend) {
+    let site = Site::new(&b);
+    let out = site.import_stock("sku,location,on_hand,safety_stock\nDUR-1,WH-MAIN,1000000,0\n");
     assert!(out.status.success());
 
-    let server = Server::start(&data).await;
+    let server = site.start().await;
     let accepted: Arc<Mutex<Vec<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..16)
@@ -65,7 +61,7 @@ async fn orders_answered_201_survive_kill_9() {
     }
     let accepted = accepted.lock().await.clone();
 
-    let server = Server::start(&data).await;
+    let server = site.start().await;
     let client = http();
     for id in &accepted {
         let r = client
@@ -97,9 +93,11 @@ async fn orders_answered_201_survive_kill_9() {
         1_000_000 - committed
     );
     drop(server);
-    assert_ledger_verifies(&data);
+    site.assert_ledger_verifies();
     println!(
         "{} orders answered 201 before kill -9; all present after restart",
         accepted.len()
     );
 }
+
+crate::tests! { per_backend: [orders_answered_201_survive_kill_9] }

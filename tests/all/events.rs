@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::harness::Backend;
 use crate::harness::{TestApp, now};
 
 fn counted(id: &str, source: &str, on_hand: i64, sequence: i64) -> Value {
@@ -14,9 +15,8 @@ fn on_hand(v: &Value) -> i64 {
     v["locations"][0]["on_hand"].as_i64().unwrap()
 }
 
-#[tokio::test]
-async fn an_older_count_never_overwrites_a_newer_one() {
-    let app = TestApp::new().await;
+async fn an_older_count_never_overwrites_a_newer_one(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app
         .events(json!([
             counted("c1", "wms", 40, 10),
@@ -38,9 +38,8 @@ async fn an_older_count_never_overwrites_a_newer_one() {
     );
 }
 
-#[tokio::test]
-async fn events_are_deduplicated_by_source_and_id() {
-    let app = TestApp::new().await;
+async fn events_are_deduplicated_by_source_and_id(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app
         .events(json!([
             counted("same", "wms", 40, 1),
@@ -56,9 +55,8 @@ async fn events_are_deduplicated_by_source_and_id() {
     );
 }
 
-#[tokio::test]
-async fn one_bad_event_never_rejects_the_others() {
-    let app = TestApp::new().await;
+async fn one_bad_event_never_rejects_the_others(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app
         .events(json!([
             {"id": "x1", "type": "stock.teleported", "source": "wms", "occurred_at": now(), "data": {}},
@@ -95,9 +93,8 @@ async fn one_bad_event_never_rejects_the_others() {
     assert_eq!(app.events(fixed).await[0]["status"], "applied");
 }
 
-#[tokio::test]
-async fn adjustments_move_the_named_bucket_and_never_go_negative() {
-    let app = TestApp::new().await;
+async fn adjustments_move_the_named_bucket_and_never_go_negative(b: Backend) {
+    let app = TestApp::new(&b).await;
     let adj = |id: &str, delta: i64, bucket: &str| {
         json!({"id": id, "type": "stock.adjusted", "source": "wms", "occurred_at": now(),
             "data": {"sku": "CAP-BLU", "location": "WH-MAIN", "delta": delta, "bucket": bucket, "reason": "cycle"}})
@@ -121,9 +118,8 @@ async fn adjustments_move_the_named_bucket_and_never_go_negative() {
     app.assert_ledger_consistent().await;
 }
 
-#[tokio::test]
-async fn shipments_move_committed_and_on_hand_and_the_order_status_follows() {
-    let app = TestApp::new().await;
+async fn shipments_move_committed_and_on_hand_and_the_order_status_follows(b: Backend) {
+    let app = TestApp::new(&b).await;
     let before = app.get("/v1/availability/NOTEBOOK-A5").await.json()["locations"][0].clone();
     let o = app.order("E1", &[("NOTEBOOK-A5", 3)]).await;
     let id = o["id"].as_str().unwrap();
@@ -170,9 +166,8 @@ async fn shipments_move_committed_and_on_hand_and_the_order_status_follows() {
     app.assert_ledger_consistent().await;
 }
 
-#[tokio::test]
-async fn a_batch_over_500_events_is_refused_whole() {
-    let app = TestApp::new().await;
+async fn a_batch_over_500_events_is_refused_whole(b: Backend) {
+    let app = TestApp::new(&b).await;
     let events: Vec<Value> = (0..501)
         .map(|i| counted(&format!("b{i}"), "wms", 1, i))
         .collect();
@@ -189,3 +184,5 @@ async fn status(app: &TestApp, id: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+crate::tests! { per_backend: [an_older_count_never_overwrites_a_newer_one, events_are_deduplicated_by_source_and_id, one_bad_event_never_rejects_the_others, adjustments_move_the_named_bucket_and_never_go_negative, shipments_move_committed_and_on_hand_and_the_order_status_follows, a_batch_over_500_events_is_refused_whole] }

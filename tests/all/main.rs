@@ -1,10 +1,17 @@
 //! One integration binary. Modules mirror the API: in-process router tests per resource,
-//! then real-socket tests that start the `stockade` binary.
+//! then real-socket tests that start the `stockade` binary, then several instances
+//! sharing PostgreSQL and Redis.
+//!
+//! Every test that touches storage runs once per backend: SQLite always, PostgreSQL with
+//! Redis when `STOCKADE_TEST_POSTGRES_URL` and `STOCKADE_TEST_REDIS_URL` are set.
+
+use std::process::ExitCode;
 
 mod harness;
 
 mod availability;
 mod cli;
+mod cluster;
 mod durability;
 mod events;
 mod governance;
@@ -14,3 +21,32 @@ mod orders;
 mod problems;
 mod race;
 mod returns;
+
+fn main() -> ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let backends = harness::Backend::available();
+    if backends.len() == 1 {
+        eprintln!(
+            "note: the PostgreSQL and Redis suites did not run (set STOCKADE_TEST_POSTGRES_URL and \
+             STOCKADE_TEST_REDIS_URL, as .ci/run does); SQLite only"
+        );
+    }
+    let mut trials = Vec::new();
+    for register in [
+        availability::register,
+        cli::register,
+        cluster::register,
+        durability::register,
+        events::register,
+        governance::register,
+        ledger::register,
+        openapi::register,
+        orders::register,
+        problems::register,
+        race::register,
+        returns::register,
+    ] {
+        register(&mut trials, &backends);
+    }
+    libtest_mimic::run(&args, trials).exit_code()
+}

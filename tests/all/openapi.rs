@@ -2,9 +2,9 @@
 
 use axum::http::StatusCode;
 
+use crate::harness::Backend;
 use crate::harness::TestApp;
 
-#[test]
 fn the_committed_spec_matches_the_code() {
     let generated = stockade::api::openapi().to_pretty_json().unwrap();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/v1.json");
@@ -15,7 +15,6 @@ fn the_committed_spec_matches_the_code() {
     );
 }
 
-#[test]
 fn every_route_documents_its_problems_and_the_spec_is_3_1() {
     let spec: serde_json::Value =
         serde_json::from_str(&stockade::api::openapi().to_json().unwrap()).unwrap();
@@ -40,9 +39,8 @@ fn every_route_documents_its_problems_and_the_spec_is_3_1() {
     assert_eq!(key["in"], "header");
 }
 
-#[tokio::test]
-async fn the_spec_and_the_docs_ui_are_served_without_a_cdn() {
-    let app = TestApp::new().await;
+async fn the_spec_and_the_docs_ui_are_served_without_a_cdn(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app.get("/openapi.json").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["info"]["title"], "Stockade");
@@ -58,3 +56,5 @@ async fn the_spec_and_the_docs_ui_are_served_without_a_cdn() {
     assert_eq!(js.status, StatusCode::OK);
     assert!(js.body.len() > 100_000);
 }
+
+crate::tests! { per_backend: [the_spec_and_the_docs_ui_are_served_without_a_cdn], once: [the_committed_spec_matches_the_code, every_route_documents_its_problems_and_the_spec_is_3_1] }

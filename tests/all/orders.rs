@@ -3,11 +3,11 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
+use crate::harness::Backend;
 use crate::harness::{TestApp, order_body};
 
-#[tokio::test]
-async fn accepted_orders_reserve_and_answer_201_with_allocations() {
-    let app = TestApp::new().await;
+async fn accepted_orders_reserve_and_answer_201_with_allocations(b: Backend) {
+    let app = TestApp::new(&b).await;
     let before = app.ats_at("TEE-BLK-M", "WH-MAIN").await;
     let r = app
         .post(
@@ -37,9 +37,8 @@ async fn accepted_orders_reserve_and_answer_201_with_allocations() {
     app.assert_ledger_consistent().await;
 }
 
-#[tokio::test]
-async fn a_location_that_fills_the_whole_order_wins_over_a_split() {
-    let app = TestApp::new().await;
+async fn a_location_that_fills_the_whole_order_wins_over_a_split(b: Backend) {
+    let app = TestApp::new(&b).await;
     // TEE-WHT-L has nothing at WH-MAIN and 4 at 3PL-EAST; TEE-WHT-S has stock at both.
     let o = app
         .order("WC-2", &[("TEE-WHT-L", 2), ("TEE-WHT-S", 1)])
@@ -54,9 +53,8 @@ async fn a_location_that_fills_the_whole_order_wins_over_a_split() {
     );
 }
 
-#[tokio::test]
-async fn a_line_no_single_location_can_fill_is_split_by_priority() {
-    let app = TestApp::new().await;
+async fn a_line_no_single_location_can_fill_is_split_by_priority(b: Backend) {
+    let app = TestApp::new(&b).await;
     // TEE-BLK-M: 12 sellable at WH-MAIN (14 less 2 safety), 6 at 3PL-EAST.
     let o = app.order("WC-3", &[("TEE-BLK-M", 15)]).await;
     assert_eq!(
@@ -65,9 +63,8 @@ async fn a_line_no_single_location_can_fill_is_split_by_priority() {
     );
 }
 
-#[tokio::test]
-async fn shortages_are_409_and_reserve_nothing() {
-    let app = TestApp::new().await;
+async fn shortages_are_409_and_reserve_nothing(b: Backend) {
+    let app = TestApp::new(&b).await;
     let before = app.ats("TEE-BLK-M").await;
     let r = app
         .post(
@@ -99,18 +96,16 @@ async fn shortages_are_409_and_reserve_nothing() {
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn backorderable_skus_accept_more_than_is_in_stock() {
-    let app = TestApp::new().await;
+async fn backorderable_skus_accept_more_than_is_in_stock(b: Backend) {
+    let app = TestApp::new(&b).await;
     // MUG-STRIPE is backorderable with nothing online.
     let o = app.order("WC-5", &[("MUG-STRIPE", 4)]).await;
     assert_eq!(o["lines"][0]["allocations"], json!([]));
     assert_eq!(o["lines"][0]["backordered"], 4);
 }
 
-#[tokio::test]
-async fn the_same_key_and_body_replays_byte_for_byte() {
-    let app = TestApp::new().await;
+async fn the_same_key_and_body_replays_byte_for_byte(b: Backend) {
+    let app = TestApp::new(&b).await;
     let body = order_body("WC-6", &[("CAP-BLU", 1)]);
     let first = app.post("/v1/orders", &body, Some("same")).await;
     let again = app.post("/v1/orders", &body, Some("same")).await;
@@ -128,9 +123,8 @@ async fn the_same_key_and_body_replays_byte_for_byte() {
     );
 }
 
-#[tokio::test]
-async fn the_same_key_with_another_body_is_422_and_changes_nothing() {
-    let app = TestApp::new().await;
+async fn the_same_key_with_another_body_is_422_and_changes_nothing(b: Backend) {
+    let app = TestApp::new(&b).await;
     app.post(
         "/v1/orders",
         &order_body("WC-7", &[("CAP-BLU", 1)]),
@@ -150,9 +144,8 @@ async fn the_same_key_with_another_body_is_422_and_changes_nothing() {
     assert_eq!(app.ats("CAP-BLU").await, before);
 }
 
-#[tokio::test]
-async fn keys_are_scoped_by_client_and_required() {
-    let app = TestApp::new().await;
+async fn keys_are_scoped_by_client_and_required(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app
         .post("/v1/orders", &order_body("WC-8", &[("CAP-BLU", 1)]), None)
         .await;
@@ -168,9 +161,8 @@ async fn keys_are_scoped_by_client_and_required() {
     assert_eq!(r.code(), "idempotency-key-invalid");
 }
 
-#[tokio::test]
-async fn a_second_order_with_the_same_external_id_is_a_duplicate() {
-    let app = TestApp::new().await;
+async fn a_second_order_with_the_same_external_id_is_a_duplicate(b: Backend) {
+    let app = TestApp::new(&b).await;
     let first = app.order("WC-9", &[("CAP-BLU", 1)]).await;
     let r = app
         .post(
@@ -184,9 +176,8 @@ async fn a_second_order_with_the_same_external_id_is_a_duplicate() {
     assert_eq!(r.json()["order_id"], first["id"]);
 }
 
-#[tokio::test]
-async fn bad_bodies_get_clear_problems_and_change_nothing() {
-    let app = TestApp::new().await;
+async fn bad_bodies_get_clear_problems_and_change_nothing(b: Backend) {
+    let app = TestApp::new(&b).await;
     let before = app.ats("TEE-BLK-M").await;
     let cases = [
         (
@@ -287,9 +278,8 @@ async fn bad_bodies_get_clear_problems_and_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn an_order_for_a_channel_the_caller_does_not_hold_is_403() {
-    let app = TestApp::new().await;
+async fn an_order_for_a_channel_the_caller_does_not_hold_is_403(b: Backend) {
+    let app = TestApp::new(&b).await;
     let mut body = order_body("WC-10", &[("CAP-BLU", 1)]);
     body["channel"] = json!("b2b");
     let r = app.post("/v1/orders", &body, Some("k-10")).await;
@@ -297,9 +287,8 @@ async fn an_order_for_a_channel_the_caller_does_not_hold_is_403() {
     assert_eq!(r.code(), "channel-not-allowed");
 }
 
-#[tokio::test]
-async fn get_and_lookup_by_external_id() {
-    let app = TestApp::new().await;
+async fn get_and_lookup_by_external_id(b: Backend) {
+    let app = TestApp::new(&b).await;
     let o = app.order("WC-11", &[("CAP-BLU", 1)]).await;
     let id = o["id"].as_str().unwrap();
     let got = app.get(&format!("/v1/orders/{id}")).await;
@@ -324,9 +313,8 @@ async fn get_and_lookup_by_external_id() {
     );
 }
 
-#[tokio::test]
-async fn the_erp_handover_submits_accepted_orders() {
-    let app = TestApp::new().await;
+async fn the_erp_handover_submits_accepted_orders(b: Backend) {
+    let app = TestApp::new(&b).await;
     stockade::services::spawn_handover(app.state.services.clone());
     let o = app.order("WC-12", &[("CAP-BLU", 1)]).await;
     let id = o["id"].as_str().unwrap();
@@ -343,9 +331,8 @@ async fn the_erp_handover_submits_accepted_orders() {
     assert_eq!(order["status"], "submitted");
 }
 
-#[tokio::test]
-async fn cancel_releases_reservations_and_is_idempotent() {
-    let app = TestApp::new().await;
+async fn cancel_releases_reservations_and_is_idempotent(b: Backend) {
+    let app = TestApp::new(&b).await;
     let before = app.ats("TEE-NVY-M").await;
     let o = app.order("WC-13", &[("TEE-NVY-M", 3)]).await;
     let uri = format!("/v1/orders/{}/cancel", o["id"].as_str().unwrap());
@@ -360,9 +347,8 @@ async fn cancel_releases_reservations_and_is_idempotent() {
     app.assert_ledger_consistent().await;
 }
 
-#[tokio::test]
-async fn cancelling_a_partly_shipped_order_releases_only_the_rest() {
-    let app = TestApp::new().await;
+async fn cancelling_a_partly_shipped_order_releases_only_the_rest(b: Backend) {
+    let app = TestApp::new(&b).await;
     let before = app.get("/v1/availability/SOCK-3PK-M").await.json();
     let o = app.order("WC-14", &[("SOCK-3PK-M", 5)]).await;
     let id = o["id"].as_str().unwrap();
@@ -382,9 +368,8 @@ async fn cancelling_a_partly_shipped_order_releases_only_the_rest() {
     app.assert_ledger_consistent().await;
 }
 
-#[tokio::test]
-async fn a_fully_shipped_order_cannot_be_cancelled() {
-    let app = TestApp::new().await;
+async fn a_fully_shipped_order_cannot_be_cancelled(b: Backend) {
+    let app = TestApp::new(&b).await;
     let o = app.order("WC-15", &[("PEN-SET", 2)]).await;
     let id = o["id"].as_str().unwrap();
     app.ship(id, "S-15", &[("PEN-SET", 2)]).await;
@@ -395,9 +380,8 @@ async fn a_fully_shipped_order_cannot_be_cancelled() {
     assert_eq!(r.code(), "order-shipped");
 }
 
-#[tokio::test]
-async fn shipments_show_carrier_tracking_and_milestones() {
-    let app = TestApp::new().await;
+async fn shipments_show_carrier_tracking_and_milestones(b: Backend) {
+    let app = TestApp::new(&b).await;
     let o = app.order("WC-16", &[("BEANIE-GRN", 1)]).await;
     let id = o["id"].as_str().unwrap();
     app.events(json!([{"id": "p-16", "type": "shipment.updated", "source": "wms", "occurred_at": "2026-12-01T09:00:00Z",
@@ -426,3 +410,5 @@ async fn shipments_show_carrier_tracking_and_milestones() {
         StatusCode::NOT_FOUND
     );
 }
+
+crate::tests! { per_backend: [accepted_orders_reserve_and_answer_201_with_allocations, a_location_that_fills_the_whole_order_wins_over_a_split, a_line_no_single_location_can_fill_is_split_by_priority, shortages_are_409_and_reserve_nothing, backorderable_skus_accept_more_than_is_in_stock, the_same_key_and_body_replays_byte_for_byte, the_same_key_with_another_body_is_422_and_changes_nothing, keys_are_scoped_by_client_and_required, a_second_order_with_the_same_external_id_is_a_duplicate, bad_bodies_get_clear_problems_and_change_nothing, an_order_for_a_channel_the_caller_does_not_hold_is_403, get_and_lookup_by_external_id, the_erp_handover_submits_accepted_orders, cancel_releases_reservations_and_is_idempotent, cancelling_a_partly_shipped_order_releases_only_the_rest, a_fully_shipped_order_cannot_be_cancelled, shipments_show_carrier_tracking_and_milestones] }

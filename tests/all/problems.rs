@@ -2,11 +2,11 @@
 
 use axum::http::{Method, StatusCode};
 
+use crate::harness::Backend;
 use crate::harness::TestApp;
 
-#[tokio::test]
-async fn unknown_routes_and_wrong_methods_are_problems() {
-    let app = TestApp::new().await;
+async fn unknown_routes_and_wrong_methods_are_problems(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app.get("/v1/nothing-here").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.code(), "route-not-found");
@@ -17,9 +17,8 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
 }
 
-#[tokio::test]
-async fn the_request_id_is_echoed_and_carried_by_problems() {
-    let app = TestApp::new().await;
+async fn the_request_id_is_echoed_and_carried_by_problems(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app
         .send(
             Method::GET,
@@ -37,9 +36,8 @@ async fn the_request_id_is_echoed_and_carried_by_problems() {
     );
 }
 
-#[tokio::test]
-async fn problem_types_resolve() {
-    let app = TestApp::new().await;
+async fn problem_types_resolve(b: Backend) {
+    let app = TestApp::new(&b).await;
     let r = app.get("/problems/insufficient-stock").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["status"], 409);
@@ -49,9 +47,10 @@ async fn problem_types_resolve() {
     );
 }
 
-#[tokio::test]
-async fn health_routes_answer() {
-    let app = TestApp::new().await;
+async fn health_routes_answer(b: Backend) {
+    let app = TestApp::new(&b).await;
     assert_eq!(app.get("/livez").await.json()["status"], "ok");
     assert_eq!(app.get("/readyz").await.json()["status"], "ok");
 }
+
+crate::tests! { per_backend: [unknown_routes_and_wrong_methods_are_problems, the_request_id_is_echoed_and_carried_by_problems, problem_types_resolve, health_routes_answer] }

@@ -2,13 +2,13 @@
 //! another buyer's idempotency key and body, race for the last 10 units of a SKU, 20 times.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::harness::{Server, assert_ledger_verifies, get_json, http, import_stock, order_body};
+use crate::harness::Backend;
+use crate::harness::{Site, get_json, http, order_body};
 
 const ROUNDS: usize = 20;
 const BUYERS: usize = 200;
@@ -23,12 +23,12 @@ struct Attempt {
 }
 
 /// One SKU per round, with exactly `UNITS` sellable units for the web channel.
-fn import_race_skus(data: &Path) {
+fn import_race_skus(site: &Site) {
     let mut csv = String::from("sku,location,on_hand,safety_stock\n");
     for round in 0..ROUNDS {
         csv.push_str(&format!("RACE-{round:02},WH-MAIN,{UNITS},0\n"));
     }
-    let out = import_stock(data, &csv);
+    let out = site.import_stock(&csv);
     assert!(
         out.status.success(),
         "{}",
@@ -36,12 +36,10 @@ fn import_race_skus(data: &Path) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_buyers_never_oversell() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    import_race_skus(&data);
-    let server = Server::start(&data).await;
+async fn concurrent_buyers_never_oversell(b: Backend) {
+    let site = Site::new(&b);
+    import_race_skus(&site);
+    let server = site.start().await;
     let client = http();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
 
@@ -179,5 +177,7 @@ async fn concurrent_buyers_never_oversell() {
         }
     }
     drop(server);
-    assert_ledger_verifies(&data);
+    site.assert_ledger_verifies();
 }
+
+crate::tests! { per_backend: [concurrent_buyers_never_oversell] }

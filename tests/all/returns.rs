@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::harness::Backend;
 use crate::harness::TestApp;
 
 fn rma(order_id: &str, lines: &[(&str, i64)]) -> Value {
@@ -22,9 +23,8 @@ async fn shipped_order(app: &TestApp, name: &str) -> String {
     id
 }
 
-#[tokio::test]
-async fn shipped_units_are_authorized() {
-    let app = TestApp::new().await;
+async fn shipped_units_are_authorized(b: Backend) {
+    let app = TestApp::new(&b).await;
     let id = shipped_order(&app, "R1").await;
     let r = app
         .post("/v1/returns", &rma(&id, &[("TEE-BLK-L", 2)]), Some("rma-1"))
@@ -41,9 +41,8 @@ async fn shipped_units_are_authorized() {
     assert_eq!(got.json()["lines"][0]["quantity"], 2);
 }
 
-#[tokio::test]
-async fn each_rule_failure_is_a_422_naming_its_rule() {
-    let app = TestApp::new().await;
+async fn each_rule_failure_is_a_422_naming_its_rule(b: Backend) {
+    let app = TestApp::new(&b).await;
     let id = shipped_order(&app, "R2").await;
     let cases = [
         (rma(&id, &[("MUG-LOGO", 1)]), "return-not-in-order"),
@@ -75,9 +74,8 @@ async fn each_rule_failure_is_a_422_naming_its_rule() {
     assert_eq!(r.json()["returnable"], 1);
 }
 
-#[tokio::test]
-async fn the_window_counts_from_the_shipment_date() {
-    let app = TestApp::new().await;
+async fn the_window_counts_from_the_shipment_date(b: Backend) {
+    let app = TestApp::new(&b).await;
     let o = app.order("R3", &[("TEE-BLK-L", 1)]).await;
     let id = o["id"].as_str().unwrap();
     let long_ago = (time::OffsetDateTime::now_utc() - time::Duration::days(31))
@@ -94,9 +92,8 @@ async fn the_window_counts_from_the_shipment_date() {
     assert!(r.json()["closed_at"].is_string());
 }
 
-#[tokio::test]
-async fn idempotency_and_unknown_orders() {
-    let app = TestApp::new().await;
+async fn idempotency_and_unknown_orders(b: Backend) {
+    let app = TestApp::new(&b).await;
     let id = shipped_order(&app, "R4").await;
     let body = rma(&id, &[("TEE-BLK-L", 1)]);
     let a = app.post("/v1/returns", &body, Some("same")).await;
@@ -124,9 +121,8 @@ async fn idempotency_and_unknown_orders() {
     );
 }
 
-#[tokio::test]
-async fn received_goods_restock_or_book_damage_and_trigger_the_refund() {
-    let app = TestApp::new().await;
+async fn received_goods_restock_or_book_damage_and_trigger_the_refund(b: Backend) {
+    let app = TestApp::new(&b).await;
     stockade::services::spawn_handover(app.state.services.clone());
     let id = shipped_order(&app, "R5").await;
     let v = app
@@ -169,3 +165,5 @@ async fn received_goods_restock_or_book_damage_and_trigger_the_refund() {
     assert!(got["refund_reference"].is_string());
     app.assert_ledger_consistent().await;
 }
+
+crate::tests! { per_backend: [shipped_units_are_authorized, each_rule_failure_is_a_422_naming_its_rule, the_window_counts_from_the_shipment_date, idempotency_and_unknown_orders, received_goods_restock_or_book_damage_and_trigger_the_refund] }

@@ -12,6 +12,9 @@ pub(crate) async fn append(
     entries: &[AuditEntry],
 ) -> StoreResult<()> {
     let c = conn(tx);
+    if let Some(lock) = dialect.chain_lock() {
+        sqlx::query(lock).execute(&mut *c).await?;
+    }
     let sql = format!(
         "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1{}",
         dialect.for_update()

@@ -93,28 +93,12 @@ async fn counted(
     if let Err(r) = known(c, &e.sku, &e.location).await? {
         return Ok(Err(r));
     }
-    let sql = format!(
-        "SELECT sequence FROM count_sequences WHERE sku = $1 AND location = $2 AND source = $3{}",
-        dialect.for_update()
-    );
-    let last: Option<(i64,)> = sqlx::query_as(&sql)
-        .bind(&e.sku)
-        .bind(&e.location)
-        .bind(origin.source)
-        .fetch_optional(&mut *c)
-        .await?;
-    if let Some((last,)) = last.filter(|(last,)| e.sequence <= *last) {
-        return Ok(Err(EventRejection::new(
-            "stale-count",
-            format!(
-                "a count with sequence {last} from `{}` is already applied; this one is older",
-                origin.source
-            ),
-        )));
-    }
-    sqlx::query(
+    // One statement decides and records: a concurrent older count waits on the row, then
+    // finds the newer sequence and changes nothing.
+    let newer = sqlx::query(
         "INSERT INTO count_sequences (sku, location, source, sequence) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (sku, location, source) DO UPDATE SET sequence = excluded.sequence",
+         ON CONFLICT (sku, location, source) DO UPDATE SET sequence = excluded.sequence \
+         WHERE count_sequences.sequence < excluded.sequence",
     )
     .bind(&e.sku)
     .bind(&e.location)
@@ -122,6 +106,23 @@ async fn counted(
     .bind(e.sequence)
     .execute(&mut *c)
     .await?;
+    if newer.rows_affected() == 0 {
+        let (last,): (i64,) = sqlx::query_as(
+            "SELECT sequence FROM count_sequences WHERE sku = $1 AND location = $2 AND source = $3",
+        )
+        .bind(&e.sku)
+        .bind(&e.location)
+        .bind(origin.source)
+        .fetch_one(&mut *c)
+        .await?;
+        return Ok(Err(EventRejection::new(
+            "stale-count",
+            format!(
+                "a count with sequence {last} from `{}` is already applied; this one is not newer",
+                origin.source
+            ),
+        )));
+    }
     let current = ledger::position(c, &e.sku, &e.location, dialect.for_update()).await?;
     ledger::apply_movement(
         c,

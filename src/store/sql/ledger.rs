@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::{corrupt, instant, micros, placeholders};
+use super::{Dialect, corrupt, instant, micros, placeholders};
 use crate::domain::quantity::{Delta, MovementKind, Position};
 use crate::store::{ImportSummary, PositionRow, SkuDef, SkuInfo, StockRow, StoreResult};
 
@@ -95,6 +95,7 @@ const IMPORT_BATCH: usize = 500;
 /// 100,000 rows cost over half a million statements; this way they cost a few hundred.
 pub(crate) async fn import(
     c: &mut AnyConnection,
+    dialect: Dialect,
     rows: &[StockRow],
     source: &str,
     progress: &(dyn Fn(u64) + Send + Sync),
@@ -126,6 +127,18 @@ pub(crate) async fn import(
         q.execute(&mut *c).await?;
         loaded += batch.len() as u64;
         progress(loaded);
+    }
+    if let Some(lock) = dialect.import_lock() {
+        sqlx::query(lock).execute(&mut *c).await?;
+        // The positions about to be replaced must not move under the import (a shipment,
+        // say) between reading them for the movements and writing the new figures.
+        sqlx::query(&format!(
+            "SELECT p.sku FROM positions p JOIN import_rows r ON p.sku = r.sku AND p.location = r.location \
+             ORDER BY p.sku, p.location{}",
+            dialect.for_update()
+        ))
+        .execute(&mut *c)
+        .await?;
     }
     let skus_created = sqlx::query(
         "INSERT INTO skus (sku, name, backorderable, created_at) \

@@ -2,11 +2,11 @@
 
 use axum::http::{Method, StatusCode};
 
+use crate::harness::Backend;
 use crate::harness::TestApp;
 
-#[tokio::test]
-async fn a_key_works_in_either_header() {
-    let app = TestApp::governed().await;
+async fn a_key_works_in_either_header(b: Backend) {
+    let app = TestApp::governed(&b).await;
     assert_eq!(
         app.as_key("test-shop-key")
             .get("/v1/availability/TEE-BLK-M")
@@ -25,9 +25,8 @@ async fn a_key_works_in_either_header() {
     assert_eq!(r.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn missing_and_wrong_keys_are_401_with_a_challenge() {
-    let app = TestApp::governed().await;
+async fn missing_and_wrong_keys_are_401_with_a_challenge(b: Backend) {
+    let app = TestApp::governed(&b).await;
     for auth in [
         None,
         Some("Bearer nope"),
@@ -48,9 +47,8 @@ async fn missing_and_wrong_keys_are_401_with_a_challenge() {
     }
 }
 
-#[tokio::test]
-async fn operations_routes_stay_open_and_admin_does_not() {
-    let app = TestApp::governed().await;
+async fn operations_routes_stay_open_and_admin_does_not(b: Backend) {
+    let app = TestApp::governed(&b).await;
     for open in [
         "/livez",
         "/readyz",
@@ -69,18 +67,19 @@ async fn operations_routes_stay_open_and_admin_does_not() {
     }
 }
 
-#[tokio::test]
-async fn the_demo_keys_exist_only_in_the_demo_policy() {
-    let app = TestApp::governed().await;
+async fn the_demo_keys_exist_only_in_the_demo_policy(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let r = app
         .as_key("stockade-demo-key")
         .get("/v1/availability/TEE-BLK-M")
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let demo = TestApp::new().await;
+    let demo = TestApp::new(&b).await;
     let admin = demo
         .as_key("stockade-demo-admin-key")
         .get("/v1/admin/audit")
         .await;
     assert_eq!(admin.status, StatusCode::OK);
 }
+
+crate::tests! { per_backend: [a_key_works_in_either_header, missing_and_wrong_keys_are_401_with_a_challenge, operations_routes_stay_open_and_admin_does_not, the_demo_keys_exist_only_in_the_demo_policy] }

@@ -5,15 +5,11 @@ use axum::http::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::harness::{TestApp, binary, fixture_policies, order_body};
+use crate::harness::Backend;
+use crate::harness::{TestApp, order_body};
 
 fn verify(app: &TestApp) -> std::process::Output {
-    binary()
-        .args(["audit", "verify"])
-        .env("STOCKADE_DATA_DIR", app.dir.path())
-        .env("STOCKADE_POLICIES", fixture_policies())
-        .output()
-        .unwrap()
+    app.command(&["audit", "verify"])
 }
 
 async fn entries(app: &TestApp, query: &str) -> Value {
@@ -25,9 +21,8 @@ async fn entries(app: &TestApp, query: &str) -> Value {
     r.json()
 }
 
-#[tokio::test]
-async fn mutations_admin_calls_and_refusals_are_recorded() {
-    let app = TestApp::governed().await;
+async fn mutations_admin_calls_and_refusals_are_recorded(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let body = order_body("A-1", &[("CAP-RED", 1)]);
     let bytes = serde_json::to_vec(&body).unwrap();
     let created = app
@@ -88,9 +83,8 @@ async fn mutations_admin_calls_and_refusals_are_recorded() {
     );
 }
 
-#[tokio::test]
-async fn the_admin_api_filters_and_pages() {
-    let app = TestApp::governed().await;
+async fn the_admin_api_filters_and_pages(b: Backend) {
+    let app = TestApp::governed(&b).await;
     for i in 0..5 {
         app.as_key("test-shop-key")
             .post(
@@ -121,9 +115,8 @@ async fn the_admin_api_filters_and_pages() {
     assert_eq!(r.code(), "invalid-parameter");
 }
 
-#[tokio::test]
-async fn the_chain_detects_an_edited_or_removed_entry() {
-    let app = TestApp::governed().await;
+async fn the_chain_detects_an_edited_or_removed_entry(b: Backend) {
+    let app = TestApp::governed(&b).await;
     for i in 0..4 {
         app.as_key("test-shop-key")
             .post(
@@ -141,12 +134,7 @@ async fn the_chain_detects_an_edited_or_removed_entry() {
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("audit ok: 4 entries"));
 
-    let url = format!("sqlite://{}", app.dir.path().join("stockade.db").display());
-    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_log SET status = 200 WHERE seq = 2")
-        .execute(&mut db)
+    app.raw_sql("UPDATE audit_log SET status = 200 WHERE seq = 2")
         .await
         .unwrap();
     let broken = verify(&app);
@@ -154,18 +142,18 @@ async fn the_chain_detects_an_edited_or_removed_entry() {
     let err = String::from_utf8_lossy(&broken.stderr);
     assert!(err.contains("entry 2") && err.contains("edited"), "{err}");
 
-    sqlx::query("UPDATE audit_log SET status = 201 WHERE seq = 2")
-        .execute(&mut db)
+    app.raw_sql("UPDATE audit_log SET status = 201 WHERE seq = 2")
         .await
         .unwrap();
     assert!(
         verify(&app).status.success(),
         "restoring the field restores the chain"
     );
-    sqlx::query("DELETE FROM audit_log WHERE seq = 3")
-        .execute(&mut db)
+    app.raw_sql("DELETE FROM audit_log WHERE seq = 3")
         .await
         .unwrap();
     let err = String::from_utf8_lossy(&verify(&app).stderr).into_owned();
     assert!(err.contains("entry 3") && err.contains("missing"), "{err}");
 }
+
+crate::tests! { per_backend: [mutations_admin_calls_and_refusals_are_recorded, the_admin_api_filters_and_pages, the_chain_detects_an_edited_or_removed_entry] }

@@ -6,11 +6,11 @@ use serde_json::json;
 use stockade::policy::Policies;
 
 use super::tokens;
+use crate::harness::Backend;
 use crate::harness::{TestApp, fixture_policies, now, order_body};
 
-#[tokio::test]
-async fn each_route_needs_its_scope() {
-    let app = TestApp::governed().await;
+async fn each_route_needs_its_scope(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let cases = [
         (
             "test-wms-key",
@@ -47,9 +47,8 @@ async fn each_route_needs_its_scope() {
     }
 }
 
-#[tokio::test]
-async fn every_admin_route_refuses_a_storefront() {
-    let app = TestApp::governed().await;
+async fn every_admin_route_refuses_a_storefront(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let policies = Policies::load(&fixture_policies()).unwrap();
     let admin: Vec<_> = policies
         .routes
@@ -83,9 +82,8 @@ async fn every_admin_route_refuses_a_storefront() {
     }
 }
 
-#[tokio::test]
-async fn another_channels_objects_answer_404_on_every_id_route() {
-    let app = TestApp::governed().await;
+async fn another_channels_objects_answer_404_on_every_id_route(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let shop = app.as_key("test-shop-key");
     let order = shop
         .post(
@@ -165,3 +163,5 @@ async fn another_channels_objects_answer_404_on_every_id_route() {
         "channel-not-allowed"
     );
 }
+
+crate::tests! { per_backend: [each_route_needs_its_scope, every_admin_route_refuses_a_storefront, another_channels_objects_answer_404_on_every_id_route] }

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::harness::Backend;
 use crate::harness::{TestApp, now, order_body, policies_with};
 
-#[tokio::test]
-async fn the_next_read_after_a_change_is_fresh() {
-    let app = TestApp::governed().await;
+async fn the_next_read_after_a_change_is_fresh(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let shop = app.as_key("test-shop-key");
     let read = || async { shop.get("/v1/availability/TEE-BLK-M").await.json() };
     let first = read().await;
@@ -49,8 +49,7 @@ async fn the_next_read_after_a_change_is_fresh() {
     );
 }
 
-#[tokio::test]
-async fn answers_are_never_older_than_the_ttl() {
+async fn answers_are_never_older_than_the_ttl(b: Backend) {
     let routes = std::fs::read_to_string(format!(
         "{}/tests/fixtures/policies/routes.toml",
         env!("CARGO_MANIFEST_DIR")
@@ -58,7 +57,7 @@ async fn answers_are_never_older_than_the_ttl() {
     .unwrap()
     .replace("cache_ttl_ms = 2000", "cache_ttl_ms = 150");
     let dir = policies_with(&[("routes.toml", &routes)]);
-    let app = TestApp::with_policies(dir.path())
+    let app = TestApp::with_policies(&b, dir.path())
         .await
         .as_key("test-shop-key");
     app.get("/v1/availability/TEE-BLK-M").await;
@@ -79,3 +78,5 @@ async fn answers_are_never_older_than_the_ttl() {
     assert_eq!(many["items"][0]["source"], "cache");
     assert_eq!(many["items"][1]["source"], "live");
 }
+
+crate::tests! { per_backend: [the_next_read_after_a_change_is_fresh, answers_are_never_older_than_the_ttl] }

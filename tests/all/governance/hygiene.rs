@@ -4,10 +4,10 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
+use crate::harness::Backend;
 use crate::harness::{TestApp, order_body, policies_with};
 
-#[tokio::test]
-async fn deprecated_routes_say_so_and_retired_ones_answer_410() {
+async fn deprecated_routes_say_so_and_retired_ones_answer_410(b: Backend) {
     let routes = std::fs::read_to_string(format!("{}/tests/fixtures/policies/routes.toml", env!("CARGO_MANIFEST_DIR")))
         .unwrap()
         .replace(
@@ -19,7 +19,7 @@ async fn deprecated_routes_say_so_and_retired_ones_answer_410() {
             "path = \"/v1/returns/{id}\"\nscope = \"orders:read\"\ndeprecated = \"2020-01-01\"\nsunset = \"2020-06-30\"",
         );
     let dir = policies_with(&[("routes.toml", &routes)]);
-    let app = TestApp::with_policies(dir.path())
+    let app = TestApp::with_policies(&b, dir.path())
         .await
         .as_key("test-shop-key");
     let order = app
@@ -55,9 +55,8 @@ async fn deprecated_routes_say_so_and_retired_ones_answer_410() {
     );
 }
 
-#[tokio::test]
-async fn trace_context_is_kept_or_started() {
-    let app = TestApp::governed().await.as_key("test-shop-key");
+async fn trace_context_is_kept_or_started(b: Backend) {
+    let app = TestApp::governed(&b).await.as_key("test-shop-key");
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let r = app
         .send(
@@ -81,9 +80,8 @@ async fn trace_context_is_kept_or_started() {
     }
 }
 
-#[tokio::test]
-async fn security_headers_are_on_every_answer() {
-    let app = TestApp::governed().await;
+async fn security_headers_are_on_every_answer(b: Backend) {
+    let app = TestApp::governed(&b).await;
     for (who, uri) in [
         (Some("test-shop-key"), "/v1/availability/CAP-RED"),
         (None, "/v1/availability/CAP-RED"),
@@ -102,9 +100,8 @@ async fn security_headers_are_on_every_answer() {
     }
 }
 
-#[tokio::test]
-async fn cors_answers_only_the_listed_origins() {
-    let app = TestApp::governed().await;
+async fn cors_answers_only_the_listed_origins(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let preflight = |origin: &'static str| {
         let app = app.clone();
         async move {
@@ -131,9 +128,8 @@ async fn cors_answers_only_the_listed_origins() {
     assert_eq!(other.header("access-control-allow-origin"), None);
 }
 
-#[tokio::test]
-async fn bodies_past_the_caps_are_refused() {
-    let app = TestApp::governed().await.as_key("test-shop-key");
+async fn bodies_past_the_caps_are_refused(b: Backend) {
+    let app = TestApp::governed(&b).await.as_key("test-shop-key");
     let mut deep = json!(1);
     for _ in 0..17 {
         deep = json!([deep]);
@@ -165,3 +161,5 @@ async fn bodies_past_the_caps_are_refused() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.code(), "payload-too-large");
 }
+
+crate::tests! { per_backend: [deprecated_routes_say_so_and_retired_ones_answer_410, trace_context_is_kept_or_started, security_headers_are_on_every_answer, cors_answers_only_the_listed_origins, bodies_past_the_caps_are_refused] }

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::tokens::{self, ISSUER, claims, flip_signature_bit, hs256, sign, unsigned};
+use crate::harness::Backend;
 use crate::harness::{TestApp, order_body, policies_with};
 
 async fn status_with(app: &TestApp, token: &str) -> StatusCode {
@@ -19,9 +20,8 @@ async fn status_with(app: &TestApp, token: &str) -> StatusCode {
         .status
 }
 
-#[tokio::test]
-async fn valid_tokens_of_every_allowed_algorithm_pass() {
-    let app = TestApp::governed().await;
+async fn valid_tokens_of_every_allowed_algorithm_pass(b: Backend) {
+    let app = TestApp::governed(&b).await;
     for (key, kid) in [("rsa-1", "rsa-1"), ("ec-1", "ec-1"), ("ed-1", "ed-1")] {
         assert_eq!(
             status_with(&app, &sign(key, Some(kid), &claims())).await,
@@ -49,9 +49,8 @@ async fn valid_tokens_of_every_allowed_algorithm_pass() {
     );
 }
 
-#[tokio::test]
-async fn every_forgery_is_refused() {
-    let app = TestApp::governed().await;
+async fn every_forgery_is_refused(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let with = |patch: Value| {
         let mut c = claims();
         for (k, v) in patch.as_object().unwrap() {
@@ -171,9 +170,8 @@ async fn every_forgery_is_refused() {
     }
 }
 
-#[tokio::test]
-async fn a_valid_token_never_reaches_another_clients_channel() {
-    let app = TestApp::governed().await;
+async fn a_valid_token_never_reaches_another_clients_channel(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let shop = app.as_key("test-shop-key");
     let order = shop
         .post(
@@ -261,7 +259,7 @@ impl Jwks {
         self.fetches.load(Ordering::SeqCst)
     }
 
-    async fn app(&self, cooldown: u64, refresh: u64) -> (TestApp, tempfile::TempDir) {
+    async fn app(&self, b: &Backend, cooldown: u64, refresh: u64) -> (TestApp, tempfile::TempDir) {
         let auth = format!(
             "[[issuer]]\nissuer = \"{ISSUER}\"\naudience = [\"stockade\"]\njwks_url = \"{}\"\n\
              algorithms = [\"RS256\", \"ES256\", \"EdDSA\"]\nrefetch_cooldown_seconds = {cooldown}\nrefresh_seconds = {refresh}\n\
@@ -269,15 +267,14 @@ impl Jwks {
             self.url
         );
         let dir = policies_with(&[("auth.toml", &auth)]);
-        let app = TestApp::with_policies(dir.path()).await;
+        let app = TestApp::with_policies(b, dir.path()).await;
         (app, dir)
     }
 }
 
-#[tokio::test]
-async fn keys_rotate_without_a_failed_request() {
+async fn keys_rotate_without_a_failed_request(b: Backend) {
     let jwks = Jwks::start(&["rsa-1"]).await;
-    let (app, _dir) = jwks.app(60, 3600).await;
+    let (app, _dir) = jwks.app(&b, 60, 3600).await;
     // Signed up front: RSA signing in a debug build is slower than the gateway's check.
     let tokens: std::collections::HashMap<&str, String> = ["rsa-1", "rsa-2"]
         .into_iter()
@@ -329,10 +326,9 @@ async fn keys_rotate_without_a_failed_request() {
     );
 }
 
-#[tokio::test]
-async fn unknown_kids_share_one_refetch_per_cooldown() {
+async fn unknown_kids_share_one_refetch_per_cooldown(b: Backend) {
     let jwks = Jwks::start(&["rsa-1"]).await;
-    let (app, _dir) = jwks.app(60, 3600).await;
+    let (app, _dir) = jwks.app(&b, 60, 3600).await;
     assert_eq!(jwks.fetches(), 1);
     let ghost = sign("rsa-1", Some("ghost"), &claims());
     let storm: Vec<_> = (0..30)
@@ -355,10 +351,9 @@ async fn unknown_kids_share_one_refetch_per_cooldown() {
     assert_eq!(status_with(&app, &tokens::valid()).await, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn the_last_good_keys_survive_a_failing_jwks_endpoint() {
+async fn the_last_good_keys_survive_a_failing_jwks_endpoint(b: Backend) {
     let jwks = Jwks::start(&["rsa-1"]).await;
-    let (app, _dir) = jwks.app(60, 1).await;
+    let (app, _dir) = jwks.app(&b, 60, 1).await;
     app.state.governance.spawn_upkeep();
     jwks.failing.store(true, Ordering::SeqCst);
     let before = jwks.fetches();
@@ -369,3 +364,5 @@ async fn the_last_good_keys_survive_a_failing_jwks_endpoint() {
     );
     assert_eq!(status_with(&app, &tokens::valid()).await, StatusCode::OK);
 }
+
+crate::tests! { per_backend: [valid_tokens_of_every_allowed_algorithm_pass, every_forgery_is_refused, a_valid_token_never_reaches_another_clients_channel, keys_rotate_without_a_failed_request, unknown_kids_share_one_refetch_per_cooldown, the_last_good_keys_survive_a_failing_jwks_endpoint] }

@@ -12,3 +12,13 @@ mod hygiene;
 mod jwt;
 mod rate_limits;
 mod tokens;
+
+pub fn register(trials: &mut Vec<libtest_mimic::Trial>, backends: &[crate::harness::Backend]) {
+    api_keys::register(trials, backends);
+    audit::register(trials, backends);
+    authorization::register(trials, backends);
+    cache::register(trials, backends);
+    hygiene::register(trials, backends);
+    jwt::register(trials, backends);
+    rate_limits::register(trials, backends);
+}

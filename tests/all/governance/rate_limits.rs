@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 
+use crate::harness::Backend;
 use crate::harness::{Reply, TestApp};
 
 /// `"tier";r=4;t=48` → ("tier", [("r", 4), ("t", 48)])
@@ -22,9 +23,8 @@ fn param(r: &Reply, header: &str, key: &str) -> u64 {
     params.into_iter().find(|(k, _)| k == key).unwrap().1
 }
 
-#[tokio::test]
-async fn a_burst_gets_429_with_retry_after_and_rate_limit_headers() {
-    let app = TestApp::governed().await;
+async fn a_burst_gets_429_with_retry_after_and_rate_limit_headers(b: Backend) {
+    let app = TestApp::governed(&b).await;
     let limited = app.as_key("test-limited-key");
     for expected in (0..5).rev() {
         let r = limited.get("/v1/availability/TEE-BLK-M").await;
@@ -54,3 +54,5 @@ async fn a_burst_gets_429_with_retry_after_and_rate_limit_headers() {
         StatusCode::OK
     );
 }
+
+crate::tests! { per_backend: [a_burst_gets_429_with_retry_after_and_rate_limit_headers] }

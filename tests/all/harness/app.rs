@@ -1,11 +1,7 @@
-//! Test builders: an in-process app on a fresh data directory, and a real gateway process
-//! on a random port.
+//! The gateway in process, driven through its router.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -16,6 +12,8 @@ use stockade::config::Config;
 use stockade::startup;
 use tempfile::TempDir;
 use tower::ServiceExt;
+
+use super::{Backend, Isolated, binary};
 
 pub const DEMO_KEY: &str = "stockade-demo-key";
 
@@ -48,6 +46,8 @@ pub struct TestApp {
     pub state: AppState,
     pub dir: Arc<TempDir>,
     pub auth: Option<String>,
+    /// Where its data lives; dropped (schema and all) with the last clone.
+    pub isolated: Arc<Isolated>,
 }
 
 pub struct Reply {
@@ -80,20 +80,22 @@ impl Reply {
 
 impl TestApp {
     /// The demo policies, calling with the demo key.
-    pub async fn new() -> Self {
-        let mut app = Self::with_policies(&policies_dir()).await;
+    pub async fn new(backend: &Backend) -> Self {
+        let mut app = Self::with_policies(backend, &policies_dir()).await;
         app.auth = Some(format!("Bearer {DEMO_KEY}"));
         app
     }
 
     /// Any policy directory, with the demo catalog, and no credentials until `as_key`.
-    pub async fn with_policies(policies: &Path) -> Self {
+    pub async fn with_policies(backend: &Backend, policies: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
+        let isolated = backend.isolate();
+        let mut config = Config {
             data_dir: dir.path().to_owned(),
             policies: policies.to_owned(),
             ..Config::default()
         };
+        isolated.configure(&mut config);
         let state = startup::build(&config).await.unwrap();
         if state.services.store.catalog_is_empty().await.unwrap() {
             stockade::seed::demo_catalog(state.services.store.as_ref())
@@ -105,12 +107,49 @@ impl TestApp {
             state,
             dir: Arc::new(dir),
             auth: None,
+            isolated: Arc::new(isolated),
         }
     }
 
     /// The governance test policies (`tests/fixtures/policies`).
-    pub async fn governed() -> Self {
-        Self::with_policies(&fixture_policies()).await
+    pub async fn governed(backend: &Backend) -> Self {
+        Self::with_policies(backend, &fixture_policies()).await
+    }
+
+    /// Runs SQL directly against the app's database, behind the gateway's back (to play
+    /// an attacker or a broken tool).
+    pub async fn raw_sql(&self, sql: &str) -> Result<(), String> {
+        use sqlx::{Connection, Executor};
+        match &self.isolated.database_url {
+            Some(url) => {
+                let mut db = sqlx::PgConnection::connect(url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                db.execute(sql).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            None => {
+                let url = format!("sqlite://{}", self.dir.path().join("stockade.db").display());
+                let mut db = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                db.execute(sql).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Environment for a `stockade` command run against this app's data.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = binary();
+        cmd.args(args)
+            .env("STOCKADE_DATA_DIR", self.dir.path())
+            .env(
+                "STOCKADE_POLICIES",
+                self.state.services.policies.dir.clone(),
+            );
+        for (k, v) in self.isolated.env() {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
     }
 
     /// The same app, calling with an API key.
@@ -260,116 +299,4 @@ pub fn order_body(external_id: &str, lines: &[(&str, i64)]) -> Value {
         "customer": {"name": "Test Buyer", "email": "buyer@example.com"}, "lines": lines,
         "shipping_address": {"name": "Test Buyer", "line1": "1 Test Street", "city": "Testville",
             "postal_code": "12345", "country": "DE"}})
-}
-
-/// A real `stockade` process on a random port with its own data directory.
-pub struct Server {
-    pub base: String,
-    child: Child,
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stockade"));
-    cmd.env("STOCKADE_POLICIES", policies_dir())
-        .env("RUST_LOG", "warn")
-        .env_remove("STOCKADE_CONFIG");
-    cmd
-}
-
-impl Server {
-    pub async fn start(data_dir: &Path) -> Self {
-        let port = free_port();
-        let child = binary()
-            .env("STOCKADE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("STOCKADE_DATA_DIR", data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let server = Self {
-            base: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        server.wait_ready().await;
-        server
-    }
-
-    async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the gateway did not become ready at {}", self.base);
-    }
-
-    /// SIGKILL: no shutdown hook, no flush, like a power cut for the process.
-    pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A client that speaks as the demo storefront.
-pub fn http() -> reqwest::Client {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "authorization",
-        format!("Bearer {DEMO_KEY}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap()
-}
-
-/// Runs `stockade import stock` on CSV text against a data directory.
-pub fn import_stock(data: &Path, csv: &str) -> std::process::Output {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), csv).unwrap();
-    binary()
-        .args(["import", "stock"])
-        .arg(file.path())
-        .env("STOCKADE_DATA_DIR", data)
-        .output()
-        .unwrap()
-}
-
-/// `stockade ledger verify` succeeds: positions equal the fold of the movements.
-pub fn assert_ledger_verifies(data: &Path) {
-    let out = binary()
-        .args(["ledger", "verify"])
-        .env("STOCKADE_DATA_DIR", data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// GET a URL and parse its JSON.
-pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
 }

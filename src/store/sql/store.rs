@@ -1,0 +1,242 @@
+//! The `Store` trait over [`SqlStore`]: each method is one read, or one write transaction
+//! retried on conflicts.
+
+use async_trait::async_trait;
+use sqlx::Executor;
+use time::OffsetDateTime;
+
+use super::{SqlStore, audit, events, idempotency, ledger, micros, orders, returns, write_tx};
+use crate::domain::audit::{AuditEntry, AuditRecord};
+use crate::domain::events::Event;
+use crate::domain::order::{ErpState, Order};
+use crate::domain::shipment::Shipment;
+use crate::store::*;
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn sync_locations(&self, locations: &[LocationDef]) -> StoreResult<()> {
+        write_tx!(
+            self,
+            |tx| async {
+                for l in locations {
+                    sqlx::query(
+                        "INSERT INTO locations (code, name) VALUES ($1, $2) \
+                         ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+                    )
+                    .bind(&l.code)
+                    .bind(&l.name)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Ok::<_, StoreError>(())
+            }
+            .await,
+            |_: &_| true
+        )
+    }
+
+    async fn catalog_is_empty(&self) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT sku FROM skus LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_none())
+    }
+
+    async fn upsert_skus(&self, skus: &[SkuDef]) -> StoreResult<()> {
+        let now = micros(OffsetDateTime::now_utc());
+        write_tx!(
+            self,
+            |tx| async {
+                for s in skus {
+                    ledger::upsert_sku(&mut tx, s, now).await?;
+                }
+                Ok::<_, StoreError>(())
+            }
+            .await,
+            |_: &_| true
+        )
+    }
+
+    async fn import_stock(
+        &self,
+        rows: &[StockRow],
+        source: &str,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> StoreResult<ImportSummary> {
+        write_tx!(
+            self,
+            |tx| ledger::import(&mut tx, self.dialect, rows, source, progress).await,
+            |_: &_| true
+        )
+    }
+
+    async fn skus(&self, skus: &[String]) -> StoreResult<Vec<SkuInfo>> {
+        let mut conn = self.read.acquire().await?;
+        ledger::skus(&mut conn, skus).await
+    }
+
+    async fn positions(
+        &self,
+        skus: &[String],
+        locations: &[String],
+    ) -> StoreResult<Vec<PositionRow>> {
+        let mut conn = self.read.acquire().await?;
+        ledger::positions(&mut conn, skus, locations, "").await
+    }
+
+    async fn idempotency_key(
+        &self,
+        client_id: &str,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<KeyState>> {
+        let mut conn = self.read.acquire().await?;
+        idempotency::lookup(&mut conn, client_id, key, fingerprint, now).await
+    }
+
+    async fn purge_idempotency_keys(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
+            .bind(micros(now))
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn accept_order(&self, cmd: AcceptOrder<'_>) -> StoreResult<AcceptOutcome> {
+        write_tx!(
+            self,
+            |tx| orders::accept(&mut tx, self.dialect, &cmd).await,
+            |o: &AcceptOutcome| matches!(o, AcceptOutcome::Accepted(_))
+        )
+    }
+
+    async fn order(&self, id: &str) -> StoreResult<Option<Order>> {
+        let mut conn = self.read.acquire().await?;
+        orders::load(&mut conn, id).await
+    }
+
+    async fn orders_by_external_id(
+        &self,
+        external_id: &str,
+        channels: &[String],
+    ) -> StoreResult<Vec<Order>> {
+        let mut conn = self.read.acquire().await?;
+        orders::by_external_id(&mut conn, external_id, channels).await
+    }
+
+    async fn cancel_order(&self, id: &str, now: OffsetDateTime) -> StoreResult<CancelOutcome> {
+        write_tx!(
+            self,
+            |tx| orders::cancel(&mut tx, self.dialect, id, now).await,
+            |o: &CancelOutcome| matches!(o, CancelOutcome::Cancelled(_))
+        )
+    }
+
+    async fn set_erp_state(
+        &self,
+        id: &str,
+        state: ErpState,
+        reference: Option<&str>,
+    ) -> StoreResult<()> {
+        let at = micros(OffsetDateTime::now_utc());
+        write_tx!(
+            self,
+            |tx| orders::set_erp_state(&mut tx, id, state, reference, at).await,
+            |_: &_| true
+        )
+    }
+
+    async fn orders_awaiting_erp(&self, limit: u32) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM orders WHERE erp_state = 'pending' AND status <> 'cancelled' \
+             ORDER BY created_at LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn shipments(&self, order_id: &str) -> StoreResult<Vec<Shipment>> {
+        let mut conn = self.read.acquire().await?;
+        orders::shipments(&mut conn, order_id).await
+    }
+
+    async fn authorize_return(&self, cmd: AuthorizeReturn<'_>) -> StoreResult<AuthorizeOutcome> {
+        write_tx!(
+            self,
+            |tx| returns::authorize(&mut tx, self.dialect, &cmd).await,
+            |o: &AuthorizeOutcome| matches!(o, AuthorizeOutcome::Authorized(_))
+        )
+    }
+
+    async fn rma(&self, id: &str) -> StoreResult<Option<RmaRecord>> {
+        let mut conn = self.read.acquire().await?;
+        returns::load(&mut conn, id).await
+    }
+
+    async fn set_rma_refunded(&self, id: &str, reference: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE rmas SET status = 'refunded', refund_reference = $2, updated_at = $3 \
+             WHERE id = $1 AND status = 'received'",
+        )
+        .bind(id)
+        .bind(reference)
+        .bind(micros(OffsetDateTime::now_utc()))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn rmas_awaiting_refund(&self, limit: u32) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM rmas WHERE status = 'received' ORDER BY updated_at LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn apply_event(&self, event: &Event, ctx: &EventContext) -> StoreResult<EventOutcome> {
+        write_tx!(
+            self,
+            |tx| events::apply(&mut tx, self.dialect, event, ctx).await,
+            |o: &EventOutcome| matches!(o, EventOutcome::Applied(_))
+        )
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+        write_tx!(
+            self,
+            |tx| audit::append(&mut tx, self.dialect, entries).await,
+            |_: &_| true
+        )
+    }
+
+    async fn audit_page(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let mut conn = self.read.acquire().await?;
+        audit::page(&mut conn, query).await
+    }
+
+    async fn audit_chain(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let mut conn = self.read.acquire().await?;
+        audit::chain(&mut conn, after, limit).await
+    }
+
+    async fn ledger_fold(&self) -> StoreResult<Vec<PositionRow>> {
+        let mut conn = self.read.acquire().await?;
+        ledger::fold(&mut conn).await
+    }
+
+    async fn all_positions(&self) -> StoreResult<Vec<PositionRow>> {
+        let mut conn = self.read.acquire().await?;
+        ledger::all_positions(&mut conn).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read.acquire().await?.execute("SELECT 1").await?;
+        Ok(())
+    }
+}
