@@ -176,6 +176,14 @@ async fn zero_oversell_across_two_instances(b: Backend) {
         );
     }
     c.site.assert_ledger_verifies();
+    // Both instances appended every accepted order to one audit chain at once.
+    let audit = c.site.command().args(["audit", "verify"]).output().unwrap();
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&audit.stdout).trim());
 }
 
 async fn one_key_on_both_instances_makes_one_order(b: Backend) {
