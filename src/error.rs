@@ -54,6 +54,8 @@ pub enum Error {
     UnknownOrder(String),
     #[error("return rule broken: {0:?}")]
     ReturnRule(ReturnRule),
+    #[error("the replayed event is still rejected: {0}")]
+    ReplayRejected(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

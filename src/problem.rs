@@ -49,6 +49,7 @@ registry! {
     UNSUPPORTED_MEDIA_TYPE = ("unsupported-media-type", 415, "Unsupported media type");
     VALIDATION_FAILED = ("validation-failed", 422, "Validation failed");
     READ_ONLY_FIELD = ("read-only-field", 422, "Field set by Stockade");
+    REPLAY_REJECTED = ("replay-rejected", 422, "Replay rejected");
     TOO_MANY_ITEMS = ("too-many-items", 422, "Too many items");
     IDEMPOTENCY_KEY_REUSED = ("idempotency-key-reused", 422, "Idempotency-Key reused");
     UNKNOWN_SKU = ("unknown-sku", 422, "Unknown SKU");
@@ -72,6 +73,7 @@ registry! {
     INTERNAL = ("internal", 500, "Internal error");
     TIMEOUT = ("timeout", 503, "Timed out");
     LIMITER_UNAVAILABLE = ("rate-limiter-unavailable", 503, "Rate limiter unavailable");
+    SHED = ("shed", 503, "Overloaded");
 }
 
 /// Looks a code up, for problems that arrive as bare codes (event rejections).
@@ -162,6 +164,7 @@ impl From<&Error> for Problem {
             Error::NotFound { .. } => p(NOT_FOUND),
             Error::UnknownOrder(_) => p(UNKNOWN_ORDER),
             Error::ReturnRule(rule) => return_rule(rule),
+            Error::ReplayRejected(_) => p(REPLAY_REJECTED),
             // Internal detail never reaches the client; the log has it, with the request id.
             Error::Store(_) | Error::Internal(_) => {
                 Problem::new(INTERNAL, "an internal error occurred; quote the request id")

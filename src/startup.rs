@@ -7,6 +7,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::adapters;
+use crate::adapters::subscriber::Webhook;
 use crate::api::{self, AppState};
 use crate::cluster;
 use crate::cluster::invalidation::{self, Publisher};
@@ -16,7 +17,9 @@ use crate::governance::Governance;
 use crate::governance::ratelimit::RateLimiter;
 use crate::policy::Policies;
 use crate::seed;
-use crate::services::{Services, spawn_handover};
+use crate::services::Services;
+use crate::services::dispatch::Dispatcher;
+use crate::services::dispatch::erp::ErpDestination;
 use crate::store::{LocationDef, SqlStore, SqliteSettings, Store};
 
 /// Loads and checks the policies against the routes the API serves.
@@ -71,8 +74,9 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
     }
     let erp = adapters::from_config(&config.erp, store.clone())?;
     let retention = Duration::from_secs(u64::from(config.idempotency_retention_hours) * 3600);
-    let mut services = Services::new(store.clone(), policies.clone(), erp, retention);
+    let mut services = Services::new(store.clone(), policies.clone(), erp.clone(), retention);
     let mut limiter: Option<Arc<dyn RateLimiter>> = None;
+    let mut redis = None;
     if let Some(url) = &config.redis_url {
         let (client, conn) = cluster::connect(url.expose())
             .await
@@ -81,27 +85,72 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
             conn.clone(),
             &config.redis_prefix,
         )));
+        redis = Some(conn.clone());
         services = services.with_invalidation(Publisher::new(conn, &config.redis_prefix));
         invalidation::spawn_subscriber(client, &config.redis_prefix, services.cache());
         tracing::info!(redis.prefix = %config.redis_prefix, "cluster mode: rate limits and cache invalidation shared through redis");
     }
+    let destinations = destinations(&policies, store.clone(), erp)?;
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        destinations,
+        policies.outbox.dispatcher.clone(),
+        services.outbox_wake(),
+    ));
     let governance = Arc::new(Governance::new(policies.clone(), store, limiter).await?);
     let body_limits = policies.limits.body;
-    let services = Arc::new(services);
     Ok(AppState {
-        services,
+        services: Arc::new(services),
         governance,
+        dispatcher,
+        redis,
         body_limits,
         request_timeout: config.request_timeout,
     })
 }
 
+/// Where outbound events go: the ERP, and every subscriber the policies declare.
+fn destinations(
+    policies: &Policies,
+    store: Arc<dyn Store>,
+    erp: Arc<dyn adapters::ErpAdapter>,
+) -> anyhow::Result<Vec<Arc<dyn adapters::Destination>>> {
+    let mut out: Vec<Arc<dyn adapters::Destination>> = vec![Arc::new(ErpDestination {
+        erp,
+        store,
+        policy: policies.outbox.erp,
+    })];
+    let http = reqwest::Client::builder().build()?;
+    for s in &policies.subscribers {
+        let secret = match (&s.secret_env, &s.secret_file) {
+            (Some(var), _) => std::env::var(var)
+                .with_context(|| format!("subscriber {}: {var} is not set", s.name))?,
+            (None, Some(file)) => std::fs::read_to_string(policies.dir.join(file))
+                .with_context(|| format!("subscriber {}: cannot read its secret file", s.name))?
+                .trim()
+                .to_owned(),
+            (None, None) => anyhow::bail!("subscriber {} has no secret", s.name),
+        };
+        out.push(Arc::new(Webhook::new(
+            s.clone(),
+            secret.into_bytes(),
+            http.clone(),
+        )));
+    }
+    Ok(out)
+}
+
+/// The work a running gateway does besides answering requests.
+pub fn spawn_background(state: &AppState) {
+    state.dispatcher.clone().spawn();
+    spawn_purges(state.services.clone(), state.dispatcher.retention());
+    state.governance.spawn_upkeep();
+}
+
 /// Runs the gateway until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = build(&config).await?;
-    spawn_handover(state.services.clone());
-    spawn_idempotency_purge(state.services.clone());
-    state.governance.spawn_upkeep();
+    spawn_background(&state);
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -113,20 +162,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deletes idempotency records past their retention, hourly.
-fn spawn_idempotency_purge(services: Arc<Services>) {
+/// Hourly: expired idempotency keys, and delivered events past their retention.
+fn spawn_purges(services: Arc<Services>, retention: Duration) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match services
-                .store
-                .purge_idempotency_keys(crate::domain::time::now())
-                .await
-            {
+            let now = crate::domain::time::now();
+            match services.store.purge_idempotency_keys(now).await {
                 Ok(n) if n > 0 => tracing::info!(keys = n, "expired idempotency keys purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+            }
+            match services.store.purge_delivered(now - retention).await {
+                Ok(n) if n > 0 => tracing::info!(deliveries = n, "delivered events purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox purge failed"),
             }
         }
     });

@@ -7,11 +7,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::order::Order;
+use crate::domain::outbound::{Envelope, EventKind};
 use crate::domain::rma::Rma;
 use crate::domain::shipment::Shipment;
 use crate::store::{PositionRow, Store};
 
 pub mod embedded;
+pub mod subscriber;
 
 /// How an outside system failed, which decides whether a retry can help.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,6 +52,20 @@ pub trait ErpAdapter: Send + Sync + 'static {
     /// Books the refund or credit for goods received back.
     async fn post_refund(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError>;
     async fn health(&self) -> Result<(), AdapterError>;
+}
+
+/// Somewhere outbound events go: the ERP, a subscriber, the event stream.
+#[async_trait]
+pub trait Destination: Send + Sync + 'static {
+    /// Unique among destinations; stored with every delivery.
+    fn name(&self) -> &str;
+    /// Whether this destination takes events of this type at all.
+    fn wants(&self, kind: EventKind) -> bool;
+    fn max_attempts(&self) -> u32;
+    fn timeout(&self) -> Duration;
+    /// Delivers one event. Called again after a timeout or a transient failure, with the
+    /// same event id, so a destination must treat a repeat as a no-op.
+    async fn deliver(&self, event: &Envelope) -> Result<(), AdapterError>;
 }
 
 /// Builds the adapter the configuration names.

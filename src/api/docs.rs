@@ -28,7 +28,6 @@ use crate::problem::{self, example};
         (name = "admin", description = "Operations: the audit log (admin scope)"),
         (name = "operations", description = "Health, readiness and documentation"),
     ),
-    modifiers(&Security),
     security(("api_key" = []), ("bearer" = [])),
     components(schemas(problem::Problem, crate::domain::ValidationError, crate::domain::allocation::Shortage,
         crate::domain::events::StockCounted, crate::domain::events::StockAdjusted,
@@ -36,8 +35,10 @@ use crate::problem::{self, example};
 )]
 pub struct ApiDoc;
 
-/// API keys (as `Authorization: Bearer` or `X-Api-Key`) and JWTs.
-struct Security;
+/// API keys (as `Authorization: Bearer` or `X-Api-Key`) and JWTs, and the refusals every
+/// governed route can answer with. Applied to the whole document, once the routing table
+/// has added its paths.
+pub struct Security;
 
 impl utoipa::Modify for Security {
     fn modify(&self, spec: &mut utoipa::openapi::OpenApi) {

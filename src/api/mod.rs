@@ -11,6 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::governance::Governance;
 use crate::policy::BodyLimits;
 use crate::services::Services;
+use crate::services::dispatch::Dispatcher;
 
 pub mod admin;
 pub mod availability;
@@ -29,6 +30,9 @@ pub mod stack;
 pub struct AppState {
     pub services: Arc<Services>,
     pub governance: Arc<Governance>,
+    pub dispatcher: Arc<Dispatcher>,
+    /// Redis, when the gateway runs as several instances (for readiness).
+    pub redis: Option<redis::aio::ConnectionManager>,
     pub body_limits: BodyLimits,
     pub request_timeout: std::time::Duration,
 }
@@ -49,6 +53,12 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(returns::get::get_return))
         .routes(routes!(events::ingest::ingest_events))
         .routes(routes!(admin::audit::list_audit))
+        .routes(routes!(admin::dead_letters::list_dead_letters))
+        .routes(routes!(admin::dead_letters::get_dead_letter))
+        .routes(routes!(admin::dead_letters::replay_dead_letter))
+        .routes(routes!(admin::dead_letters::replay_dead_letters))
+        .routes(routes!(admin::dead_letters::discard_dead_letter))
+        .routes(routes!(admin::outbox::outbox_report))
         .routes(routes!(ops::livez))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::problem_type))
@@ -78,12 +88,15 @@ pub fn served_routes() -> Vec<(String, String)> {
 
 /// The OpenAPI document the code describes; `openapi/v1.json` must equal it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut spec = routes().split_for_parts().1;
+    utoipa::Modify::modify(&docs::Security, &mut spec);
+    spec
 }
 
 /// The whole application: routes, documentation UI and the governance stack.
 pub fn app(state: AppState) -> Router {
-    let (router, spec) = routes().split_for_parts();
+    let router = routes().split_for_parts().0;
+    let spec = openapi();
     let router = router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND });

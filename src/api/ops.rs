@@ -1,5 +1,7 @@
 //! Operations routes: liveness, readiness and the problem type documentation.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,6 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::problem::REGISTRY;
+use crate::services::dispatch::DestinationHealth;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -22,28 +25,74 @@ pub async fn livez() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The gateway can serve: its store answers and its ERP adapter is healthy.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "degraded", "checks": {"store": "ok", "redis": "ok", "erp": "down: connection refused"},
+    "destinations": [{"destination": "erp", "breaker": "open"}]}))]
+pub struct Readiness {
+    /// `ok`; `degraded` (serving, but a dependency other than the store is down); or
+    /// `unavailable` (the store is down: answered 503).
+    pub status: &'static str,
+    /// Each dependency: `ok` or `down: <why>`.
+    pub checks: BTreeMap<&'static str, String>,
+    /// Each outbound destination's circuit breaker on this instance.
+    pub destinations: Vec<DestinationHealth>,
+}
+
+/// Whether this instance can serve. Only the store decides: an ERP or Redis outage is
+/// reported, but orders are still captured and the instance stays in the load balancer.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = Health), (status = 503, body = Health, example = json!({"status": "store unavailable"}))))]
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let s = &state.services;
-    if s.store.ping().await.is_err() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "store unavailable",
-            }),
+    let timeout = std::time::Duration::from_secs(2);
+    let check =
+        |r: Result<(), String>| r.map_or_else(|e| format!("down: {e}"), |()| "ok".to_owned());
+    let mut checks = BTreeMap::new();
+    let store = match tokio::time::timeout(timeout, s.store.ping()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("no answer within 2 s".into()),
+    };
+    let store_ok = store.is_ok();
+    checks.insert("store", check(store));
+    let erp = match tokio::time::timeout(timeout, s.erp.health()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("no answer within 2 s".into()),
+    };
+    checks.insert("erp", check(erp));
+    if let Some(redis) = &state.redis {
+        let mut conn = redis.clone();
+        let pong =
+            tokio::time::timeout(timeout, redis::cmd("PING").query_async::<String>(&mut conn))
+                .await;
+        checks.insert(
+            "redis",
+            check(
+                pong.map_err(|_| "no answer".to_owned())
+                    .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string())),
+            ),
         );
     }
-    if s.erp.health().await.is_err() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "erp unavailable",
-            }),
-        );
-    }
-    (StatusCode::OK, Json(Health { status: "ok" }))
+    let degraded = checks.values().any(|v| v != "ok");
+    let status = if !store_ok {
+        "unavailable"
+    } else if degraded {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let code = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(Readiness {
+            status,
+            checks,
+            destinations: state.dispatcher.health(),
+        }),
+    )
 }
 
 #[derive(Serialize, ToSchema)]

@@ -10,8 +10,10 @@
 //! - Problem rendering wraps every layer that can refuse a call (timeout, panic guard,
 //!   authentication, authorization, rate limit), so their refusals are problems with a
 //!   request id like any handler error.
-//! - Versioning resolves the route policy before authentication, so a retired route says
-//!   410 to anyone, and the layers inside know the route's scope and priority.
+//! - Versioning resolves the route policy first (a retired route says 410 to anyone), since
+//!   every layer inside needs it: shedding its priority class, authorization its scope.
+//! - Shedding comes before the timeout and everything costly, so an overloaded gateway
+//!   refuses background work for the price of a semaphore check; critical work queues.
 //! - Authorization needs the principal, so it sits inside authentication; the rate limit
 //!   counts per client, so it sits inside both, and a refused call never spends quota.
 //! - Audit sits inside the rate limit: it records what was actually let in; the layers
@@ -66,13 +68,14 @@ pub fn govern(router: Router, state: &AppState) -> Router {
                 let p = Problem::new(registry::INTERNAL, "an internal error occurred; quote the request id");
                 pending(p, Some("handler panicked".into()))
             }))
+            .layer(from_fn_with_state(gov.clone(), layers::versioning))
+            .layer(from_fn_with_state(gov.clone(), layers::shed))
             .layer(HandleErrorLayer::new(move |_: tower::BoxError| async move {
                 let detail = format!("no answer within {} ms; retry later", timeout.as_millis());
                 pending(Problem::new(registry::TIMEOUT, detail), None)
             }))
             .timeout(timeout)
             .layer(DefaultBodyLimit::max(state.body_limits.max_bytes))
-            .layer(from_fn_with_state(gov.clone(), layers::versioning))
             .layer(from_fn_with_state(gov.clone(), layers::authenticate))
             .layer(from_fn_with_state(gov.clone(), layers::authorize))
             .layer(from_fn_with_state(gov.clone(), layers::rate_limit))

@@ -8,6 +8,7 @@ pub mod events;
 pub mod ids;
 pub mod money;
 pub mod order;
+pub mod outbound;
 pub mod quantity;
 pub mod rma;
 pub mod shipment;

@@ -17,7 +17,7 @@ use super::{Governance, Principal};
 use crate::api::problem::pending;
 use crate::domain::audit::AuditEntry;
 use crate::domain::time::now;
-use crate::policy::{FailureMode, Policies, RoutePolicy};
+use crate::policy::{FailureMode, Policies, Priority, RoutePolicy};
 use crate::problem::{self, Problem};
 
 /// The route policy a request matched, for the layers inside.
@@ -88,6 +88,25 @@ fn http_date(t: OffsetDateTime) -> String {
     t.format(&Rfc2822)
         .map(|s| s.replace("+0000", "GMT"))
         .unwrap_or_default()
+}
+
+/// Sheds by the route's priority class when too much is in flight: 503 with
+/// `Retry-After`, background work first and critical work last.
+pub async fn shed(State(gov): State<Arc<Governance>>, req: Request, next: Next) -> Response {
+    let priority = req
+        .extensions()
+        .get::<RouteMatch>()
+        .map_or(Priority::Standard, |r| r.0.priority);
+    let Some(_slot) = gov.shedder.admit(priority).await else {
+        tracing::warn!(http.path = %req.uri().path(), priority = ?priority, in_flight = gov.shedder.in_flight(), "request shed");
+        let p = Problem::new(problem::SHED, "the gateway is overloaded; retry shortly")
+            .with("priority", priority);
+        let mut resp = pending(p, None);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
+        return resp;
+    };
+    next.run(req).await
 }
 
 /// API keys and JWTs. A missing or bad credential is 401 with `WWW-Authenticate`.

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod jwks;
 pub mod layers;
 pub mod ratelimit;
+pub mod shedding;
 
 pub use auth::Principal;
 
@@ -21,6 +22,7 @@ pub struct Governance {
     pub auth: auth::Authenticator,
     pub limiter: Arc<dyn ratelimit::RateLimiter>,
     pub auditor: audit::Auditor,
+    pub shedder: shedding::Shedder,
 }
 
 impl Governance {
@@ -36,6 +38,7 @@ impl Governance {
             auth: auth::Authenticator::new(policies.clone()).await?,
             limiter,
             auditor: audit::Auditor::spawn(store),
+            shedder: shedding::Shedder::new(policies.limits.shedding),
             policies,
         })
     }

@@ -56,6 +56,13 @@ struct RoutesFile {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct SubscribersFile {
+    #[serde(default)]
+    subscriber: Vec<super::Subscriber>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct AuthFile {
     #[serde(default)]
     issuer: Vec<Issuer>,
@@ -79,11 +86,9 @@ impl Policies {
         let routes: RoutesFile = read(dir, "routes.toml")?;
         let limits: Limits = read(dir, "limits.toml")?;
         // Only deployments that accept JWTs need an issuer file.
-        let auth: AuthFile = if dir.join("auth.toml").exists() {
-            read(dir, "auth.toml")?
-        } else {
-            AuthFile::default()
-        };
+        let auth: AuthFile = optional(dir, "auth.toml")?;
+        let outbox: super::OutboxPolicy = optional(dir, "outbox.toml")?;
+        let subscribers: SubscribersFile = optional(dir, "subscribers.toml")?;
         let p = Self {
             dir: dir.to_owned(),
             demo: clients.demo,
@@ -98,6 +103,8 @@ impl Policies {
             routes: routes.route,
             limits,
             issuers: auth.issuer,
+            outbox,
+            subscribers: subscribers.subscriber,
         };
         p.validate()?;
         Ok(p)
@@ -211,6 +218,7 @@ impl Policies {
         self.validate_routes()?;
         self.validate_limits()?;
         self.validate_issuers()?;
+        self.validate_subscribers()?;
         let r = &self.returns;
         if !(1..=365).contains(&r.window_days) {
             return Err(err(
@@ -387,6 +395,54 @@ impl Policies {
         Ok(())
     }
 
+    fn validate_subscribers(&self) -> Result<(), PolicyError> {
+        let mut seen = BTreeSet::new();
+        for s in &self.subscribers {
+            let entry = format!("subscriber \"{}\"", s.name);
+            let err = |field: &str, msg: String| {
+                Err(self.error("subscribers.toml", entry.clone(), field, msg))
+            };
+            if !is_name(&s.name)
+                || !seen.insert(&s.name)
+                || ["erp", "nats"].contains(&s.name.as_str())
+            {
+                return err(
+                    "name",
+                    "must be a unique name of letters, digits, `-` or `_`, and not erp or nats"
+                        .into(),
+                );
+            }
+            let loopback =
+                s.url.starts_with("http://127.0.0.1") || s.url.starts_with("http://localhost");
+            if !s.url.starts_with("https://") && !loopback {
+                return err(
+                    "url",
+                    format!(
+                        "`{}` must be https:// (plain http only on loopback, for testing)",
+                        s.url
+                    ),
+                );
+            }
+            if let Some(e) = s
+                .events
+                .iter()
+                .find(|e| *e != "*" && crate::domain::outbound::EventKind::parse(e).is_none())
+            {
+                return err("events", format!("unknown event type `{e}`"));
+            }
+            if s.secret_env.is_none() && s.secret_file.is_none() {
+                return err(
+                    "secret_env",
+                    "a subscriber needs a signing secret (secret_env or secret_file)".into(),
+                );
+            }
+            if s.max_attempts == 0 {
+                return err("max_attempts", "must be 1 or more".into());
+            }
+        }
+        Ok(())
+    }
+
     /// Every `/v1` route the API serves has a policy, and every policy names a real route.
     pub fn check_routes(&self, served: &[(String, String)]) -> Result<(), PolicyError> {
         for (method, path) in served.iter().filter(|(_, p)| p.starts_with("/v1/")) {
@@ -424,6 +480,15 @@ fn is_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A file a deployment may leave out; its defaults apply.
+fn optional<T: DeserializeOwned + Default>(dir: &Path, name: &str) -> Result<T, PolicyError> {
+    if dir.join(name).exists() {
+        read(dir, name)
+    } else {
+        Ok(T::default())
+    }
 }
 
 /// Reads one file; a syntax or shape error names the entry (`channel[1]`) and field.

@@ -12,9 +12,11 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 mod load;
+mod outbox;
 mod routes;
 
 pub use load::PolicyError;
+pub use outbox::{DestinationPolicy, DispatcherPolicy, OutboxPolicy, Subscriber};
 pub use routes::{FailureMode, Priority, RoutePolicy};
 
 /// Every scope a route may require.
@@ -39,6 +41,8 @@ pub struct Policies {
     pub routes: Vec<RoutePolicy>,
     pub limits: Limits,
     pub issuers: Vec<Issuer>,
+    pub outbox: OutboxPolicy,
+    pub subscribers: Vec<Subscriber>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +157,36 @@ pub struct Limits {
     pub body: BodyLimits,
     #[serde(default)]
     pub cors: Cors,
+    #[serde(default)]
+    pub shedding: Shedding,
+}
+
+/// Overload protection by priority class: a limit on requests in flight, with headroom
+/// kept for the classes above, and a queue only critical and standard work may wait in.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shedding {
+    pub max_in_flight: usize,
+    /// Share of `max_in_flight` that standard work leaves free for critical work.
+    pub standard_reserve_percent: u8,
+    /// Share of `max_in_flight` that background work leaves free for the rest.
+    pub background_reserve_percent: u8,
+    /// How long critical work (order acceptance, returns) may wait for a slot.
+    pub critical_queue_ms: u64,
+    /// How long standard work may wait; background work never waits.
+    pub standard_queue_ms: u64,
+}
+
+impl Default for Shedding {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 512,
+            standard_reserve_percent: 10,
+            background_reserve_percent: 50,
+            critical_queue_ms: 2000,
+            standard_queue_ms: 100,
+        }
+    }
 }
 
 /// `requests` per `per_seconds`, enforced as GCRA: the full quota may be spent at once,

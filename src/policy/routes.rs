@@ -41,7 +41,7 @@ pub enum FailureMode {
 }
 
 /// Who is shed first under overload: `background`, then `standard`, `critical` last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Background,

@@ -31,7 +31,11 @@ pub struct EventResult {
 }
 
 impl Services {
-    pub async fn ingest_events(&self, batch: Vec<serde_json::Value>) -> Result<Vec<EventResult>> {
+    pub async fn ingest_events(
+        &self,
+        batch: Vec<serde_json::Value>,
+        traceparent: Option<&str>,
+    ) -> Result<Vec<EventResult>> {
         if batch.len() > MAX_BATCH {
             return Err(Error::TooMany {
                 what: "events",
@@ -42,6 +46,7 @@ impl Services {
         let ctx = EventContext {
             restock_location: self.policies.returns.restock_location.clone(),
             now: now(),
+            traceparent: traceparent.map(str::to_owned),
         };
         let mut results = Vec::with_capacity(batch.len());
         for value in batch {
@@ -63,9 +68,8 @@ impl Services {
                 EventOutcome::Applied(effects) => {
                     self.stock_moved(&effects.skus.iter().map(String::as_str).collect::<Vec<_>>()).await;
                     tracing::debug!(event.id = %event.id, event.source = %event.source, event.kind = event.body.kind(), "event applied");
-                    if effects.received_rma.is_some() {
-                        self.handover.notify_one();
-                    }
+                    // Every applied event wrote at least one outbound event.
+                    self.outbox_wake.notify_one();
                     EventResult { id: r.id, source: r.source, status: EventStatus::Applied, problem: None }
                 }
                 EventOutcome::Duplicate => EventResult { id: r.id, source: r.source, status: EventStatus::Duplicate, problem: None },

@@ -13,16 +13,16 @@ use crate::error::{Error, Result};
 use crate::policy::{Client, Policies};
 use crate::store::Store;
 
+mod admin;
 mod availability;
+pub mod dispatch;
 
+pub use admin::Replayed;
 pub use availability::AvailabilityCache;
 pub mod events;
-mod handover;
 pub mod idempotency;
 mod orders;
 mod returns;
-
-pub use handover::spawn_handover;
 
 pub struct Services {
     pub store: Arc<dyn Store>,
@@ -31,8 +31,8 @@ pub struct Services {
     pub idempotency_retention: Duration,
     /// Keys being processed by this instance right now, per client.
     in_flight: Mutex<HashSet<(String, String)>>,
-    /// Wakes the ERP handover when there is new work.
-    handover: Arc<Notify>,
+    /// Wakes the dispatcher when a change wrote events.
+    outbox_wake: Arc<Notify>,
     cache: Arc<AvailabilityCache>,
     /// Tells other instances about movements, when there are other instances.
     invalidation: Option<Publisher>,
@@ -50,7 +50,7 @@ impl Services {
             erp,
             idempotency_retention,
             in_flight: Mutex::new(HashSet::new()),
-            handover: Arc::new(Notify::new()),
+            outbox_wake: Arc::new(Notify::new()),
             cache: Arc::new(AvailabilityCache::new(&policies)),
             invalidation: None,
             policies,
@@ -62,6 +62,11 @@ impl Services {
     pub fn with_invalidation(mut self, publisher: Publisher) -> Self {
         self.invalidation = Some(publisher);
         self
+    }
+
+    /// What the dispatcher waits on between passes.
+    pub fn outbox_wake(&self) -> Arc<Notify> {
+        self.outbox_wake.clone()
     }
 
     /// The availability cache, for the invalidation subscriber.

@@ -19,6 +19,7 @@ impl Services {
         key: &IdempotencyKey,
         fingerprint: &str,
         request: &OrderRequest,
+        traceparent: Option<&str>,
     ) -> Result<Reply> {
         if request.lines.len() > MAX_LINES {
             return Err(Error::TooMany {
@@ -46,6 +47,7 @@ impl Services {
                 request,
                 locations: self.policies.eligible_locations(&channel),
                 erp_system: self.erp.system(),
+                traceparent,
                 now: now(),
                 idempotency: IdempotencyScope {
                     client_id: &client.id,
@@ -68,7 +70,7 @@ impl Services {
                         .collect::<Vec<_>>(),
                 )
                 .await;
-                self.handover.notify_one();
+                self.outbox_wake.notify_one();
                 Ok(Reply {
                     response: render(&order),
                     replayed: false,
@@ -110,10 +112,16 @@ impl Services {
 
     /// Cancels an unshipped order, or the unshipped remainder of a partly shipped one.
     /// Cancelling twice answers the same order.
-    pub async fn cancel_order(&self, client: &Client, id: &str) -> Result<Order> {
+    pub async fn cancel_order(
+        &self,
+        client: &Client,
+        id: &str,
+        traceparent: Option<&str>,
+    ) -> Result<Order> {
         self.order(client, id).await?;
-        match self.store.cancel_order(id, now()).await? {
+        match self.store.cancel_order(id, now(), traceparent).await? {
             CancelOutcome::Cancelled(order) => {
+                self.outbox_wake.notify_one();
                 self.stock_moved(
                     &order
                         .lines

@@ -18,6 +18,7 @@ impl Services {
         key: &IdempotencyKey,
         fingerprint: &str,
         request: &ReturnRequest,
+        traceparent: Option<&str>,
     ) -> Result<Reply> {
         request.validate().map_err(Error::Invalid)?;
         // An order of another channel is as unknown as one that does not exist.
@@ -40,6 +41,7 @@ impl Services {
                 client_id: &client.id,
                 request,
                 window_days: self.policies.returns.window_days,
+                traceparent,
                 now: now(),
                 idempotency: IdempotencyScope {
                     client_id: &client.id,
@@ -53,6 +55,7 @@ impl Services {
         drop(guard);
         match outcome {
             AuthorizeOutcome::Authorized(rma) => {
+                self.outbox_wake.notify_one();
                 tracing::info!(rma.id = %rma.id, order.id = %rma.order_id, "return authorized");
                 Ok(Reply {
                     response: render(&rma),

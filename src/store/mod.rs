@@ -6,12 +6,14 @@
 //! idempotency record commit together or not at all.
 
 use async_trait::async_trait;
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::domain::allocation::Shortage;
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
 use crate::domain::order::{ErpState, Order, OrderRequest};
+use crate::domain::outbound::Envelope;
 use crate::domain::quantity::Position;
 use crate::domain::rma::{ReturnRequest, ReturnRule, Rma};
 use crate::domain::shipment::Shipment;
@@ -116,6 +118,8 @@ pub struct AcceptOrder<'a> {
     pub erp_system: &'a str,
     pub now: OffsetDateTime,
     pub idempotency: IdempotencyScope<'a, Order>,
+    /// The request's W3C trace context, carried by the events the change writes.
+    pub traceparent: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -143,6 +147,7 @@ pub struct AuthorizeReturn<'a> {
     pub window_days: u32,
     pub now: OffsetDateTime,
     pub idempotency: IdempotencyScope<'a, Rma>,
+    pub traceparent: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -165,6 +170,7 @@ pub struct RmaRecord {
 pub struct EventContext {
     pub restock_location: String,
     pub now: OffsetDateTime,
+    pub traceparent: Option<String>,
 }
 
 /// Why an event changed nothing.
@@ -211,6 +217,146 @@ pub struct AuditQuery {
     pub until: Option<OffsetDateTime>,
 }
 
+/// A delivery claimed by this instance: the event and where it goes.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub destination: String,
+    pub attempts: u32,
+    pub event: Envelope,
+    pub aggregate: String,
+}
+
+/// What happened to one delivery attempt that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Try again at this time.
+    Retry { at: OffsetDateTime },
+    /// Out of attempts, or it can never succeed: it becomes a dead letter.
+    Dead,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Sent,
+    Dead,
+    Discarded,
+    /// An inbound dead letter applied again after a replay.
+    Replayed,
+}
+
+impl DeliveryState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Dead => "dead",
+            Self::Discarded => "discarded",
+            Self::Replayed => "replayed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Sent,
+            Self::Dead,
+            Self::Discarded,
+            Self::Replayed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// A delivery that needs a person, or did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeadLetter {
+    #[schema(example = "dlv_01JEZD0Q2S4U6W8Y0A2C4E6G8J")]
+    pub id: String,
+    pub event_id: String,
+    #[schema(example = "order.accepted")]
+    pub kind: String,
+    /// The order, RMA or SKU the event is about.
+    pub aggregate: String,
+    /// `erp`, a subscriber's name, `nats`, or `inbound:<stream>`.
+    pub destination: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub discard_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Attempt {
+    pub attempt: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub error: String,
+}
+
+/// A dead letter with every attempt's error and the event itself.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeadLetterDetail {
+    #[serde(flatten)]
+    pub letter: DeadLetter,
+    pub attempt_log: Vec<Attempt>,
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
+/// Which dead letters: the filters of the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterQuery {
+    pub inbound: bool,
+    /// `dead` when absent.
+    pub state: Option<DeliveryState>,
+    pub destination: Option<String>,
+    pub kind: Option<String>,
+    pub aggregate: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    /// Page after this id.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// The outbox backlog, per destination.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct OutboxStats {
+    /// Events written but not yet routed to their destinations.
+    pub unrouted: u64,
+    pub destinations: Vec<DestinationStats>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct DestinationStats {
+    pub destination: String,
+    pub pending: u64,
+    pub dead: u64,
+    /// Age of the oldest pending delivery, in milliseconds.
+    pub oldest_pending_ms: Option<u64>,
+}
+
+/// An inbound event from a stream that could not be applied.
+#[derive(Debug, Clone)]
+pub struct InboundDeadLetter {
+    pub stream: String,
+    pub stream_seq: u64,
+    pub kind: String,
+    pub source: String,
+    pub event_id: String,
+    pub payload: String,
+    pub deliveries: u32,
+    pub error: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Declares the policy's locations; existing ones keep their history.
@@ -250,22 +396,23 @@ pub trait Store: Send + Sync + 'static {
         external_id: &str,
         channels: &[String],
     ) -> StoreResult<Vec<Order>>;
-    async fn cancel_order(&self, id: &str, now: OffsetDateTime) -> StoreResult<CancelOutcome>;
+    async fn cancel_order(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        traceparent: Option<&str>,
+    ) -> StoreResult<CancelOutcome>;
     async fn set_erp_state(
         &self,
         id: &str,
         state: ErpState,
         reference: Option<&str>,
     ) -> StoreResult<()>;
-    /// Orders the ERP has not acknowledged yet, oldest first.
-    async fn orders_awaiting_erp(&self, limit: u32) -> StoreResult<Vec<String>>;
     async fn shipments(&self, order_id: &str) -> StoreResult<Vec<Shipment>>;
 
     async fn authorize_return(&self, cmd: AuthorizeReturn<'_>) -> StoreResult<AuthorizeOutcome>;
     async fn rma(&self, id: &str) -> StoreResult<Option<RmaRecord>>;
     async fn set_rma_refunded(&self, id: &str, reference: &str) -> StoreResult<()>;
-    /// RMAs whose goods arrived and whose refund is not posted yet.
-    async fn rmas_awaiting_refund(&self, limit: u32) -> StoreResult<Vec<String>>;
 
     /// Applies one inbound event in its own transaction, deduplicated by (source, id).
     async fn apply_event(&self, event: &Event, ctx: &EventContext) -> StoreResult<EventOutcome>;
@@ -275,6 +422,52 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_page(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
     /// Up to `limit` records after `after`, in chain order.
     async fn audit_chain(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+
+    /// Routes events that have no deliveries yet to the destinations `routes` names for
+    /// their type.
+    async fn fan_out(
+        &self,
+        routes: &std::collections::HashMap<String, Vec<String>>,
+        limit: u32,
+    ) -> StoreResult<u64>;
+    /// Leases up to `limit` due deliveries to `owner`, skipping `paused` destinations and
+    /// any event whose earlier event for the same aggregate and destination is unsettled.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: u32,
+        paused: &[String],
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    async fn delivery_sent(&self, id: &str, owner: &str) -> StoreResult<()>;
+    async fn delivery_failed(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        failure: Failure,
+    ) -> StoreResult<()>;
+    async fn dead_letters(&self, query: &DeadLetterQuery) -> StoreResult<Vec<DeadLetter>>;
+    async fn dead_letter(&self, id: &str) -> StoreResult<Option<DeadLetterDetail>>;
+    /// Puts dead (or discarded) deliveries back in line; the rest are left as they are.
+    async fn replay_dead_letters(
+        &self,
+        query: &DeadLetterQuery,
+        ids: Option<&[String]>,
+    ) -> StoreResult<u64>;
+    async fn discard_dead_letter(&self, id: &str, reason: &str) -> StoreResult<bool>;
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+    async fn record_inbound_dead_letter(&self, letter: &InboundDeadLetter) -> StoreResult<()>;
+    /// An inbound dead letter's payload, to apply it again.
+    async fn inbound_payload(&self, id: &str) -> StoreResult<Option<String>>;
+    async fn set_inbound_state(
+        &self,
+        id: &str,
+        state: DeliveryState,
+        reason: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// Deletes delivered events older than `before`, bounding the outbox.
+    async fn purge_delivered(&self, before: OffsetDateTime) -> StoreResult<u64>;
 
     /// Positions recomputed from the movement ledger alone.
     async fn ledger_fold(&self) -> StoreResult<Vec<PositionRow>>;

@@ -315,7 +315,7 @@ async fn get_and_lookup_by_external_id(b: Backend) {
 
 async fn the_erp_handover_submits_accepted_orders(b: Backend) {
     let app = TestApp::new(&b).await;
-    stockade::services::spawn_handover(app.state.services.clone());
+    app.state.dispatcher.clone().spawn();
     let o = app.order("WC-12", &[("CAP-BLU", 1)]).await;
     let id = o["id"].as_str().unwrap();
     let mut order = app.get(&format!("/v1/orders/{id}")).await.json();

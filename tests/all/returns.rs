@@ -123,7 +123,7 @@ async fn idempotency_and_unknown_orders(b: Backend) {
 
 async fn received_goods_restock_or_book_damage_and_trigger_the_refund(b: Backend) {
     let app = TestApp::new(&b).await;
-    stockade::services::spawn_handover(app.state.services.clone());
+    app.state.dispatcher.clone().spawn();
     let id = shipped_order(&app, "R5").await;
     let v = app
         .post("/v1/returns", &rma(&id, &[("TEE-BLK-L", 3)]), Some("r5"))

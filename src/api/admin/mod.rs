@@ -1,3 +1,5 @@
 //! `/v1/admin/*`: operations routes, for clients with the `admin` scope.
 
 pub mod audit;
+pub mod dead_letters;
+pub mod outbox;

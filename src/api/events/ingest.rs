@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::api::extract::{Caller, JsonBody, StrictBody};
+use crate::api::extract::{Caller, JsonBody, StrictBody, TraceParent};
 use crate::api::{AppState, docs};
 use crate::domain::events::Envelope;
 use crate::error::Result;
@@ -45,9 +45,13 @@ pub struct EventResults {
 pub async fn ingest_events(
     State(state): State<AppState>,
     Caller(_client): Caller,
+    trace: TraceParent,
     body: JsonBody<EventBatch>,
 ) -> Result<(StatusCode, Json<EventResults>)> {
-    let results = state.services.ingest_events(body.value.events).await?;
+    let results = state
+        .services
+        .ingest_events(body.value.events, trace.as_deref())
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(EventResults { results })))
 }
 

@@ -1,6 +1,6 @@
 use axum::extract::State;
 
-use crate::api::extract::{Caller, IdempotencyHeader, JsonBody, StrictBody};
+use crate::api::extract::{Caller, IdempotencyHeader, JsonBody, StrictBody, TraceParent};
 use crate::api::{AppState, docs};
 use crate::domain::order::{Order, OrderRequest};
 use crate::error::Result;
@@ -42,12 +42,13 @@ pub async fn accept_order(
     State(state): State<AppState>,
     Caller(client): Caller,
     IdempotencyHeader(key): IdempotencyHeader,
+    trace: TraceParent,
     body: JsonBody<OrderRequest>,
 ) -> Result<Reply> {
     let fingerprint = fingerprint("POST /v1/orders", &body.raw);
     state
         .services
-        .accept_order(&client, &key, &fingerprint, &body.value)
+        .accept_order(&client, &key, &fingerprint, &body.value, trace.as_deref())
         .await
 }
 

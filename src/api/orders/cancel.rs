@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 
-use crate::api::extract::Caller;
+use crate::api::extract::{Caller, TraceParent};
 use crate::api::{AppState, docs};
 use crate::domain::order::Order;
 use crate::error::Result;
@@ -24,7 +24,12 @@ use crate::error::Result;
 pub async fn cancel_order(
     State(state): State<AppState>,
     Caller(client): Caller,
+    trace: TraceParent,
     Path(id): Path<String>,
 ) -> Result<Json<Order>> {
-    state.services.cancel_order(&client, &id).await.map(Json)
+    state
+        .services
+        .cancel_order(&client, &id, trace.as_deref())
+        .await
+        .map(Json)
 }

@@ -1,6 +1,6 @@
 use axum::extract::State;
 
-use crate::api::extract::{Caller, IdempotencyHeader, JsonBody, StrictBody};
+use crate::api::extract::{Caller, IdempotencyHeader, JsonBody, StrictBody, TraceParent};
 use crate::api::{AppState, docs};
 use crate::domain::rma::{ReturnRequest, Rma};
 use crate::error::Result;
@@ -35,12 +35,13 @@ pub async fn authorize_return(
     State(state): State<AppState>,
     Caller(client): Caller,
     IdempotencyHeader(key): IdempotencyHeader,
+    trace: TraceParent,
     body: JsonBody<ReturnRequest>,
 ) -> Result<Reply> {
     let fingerprint = fingerprint("POST /v1/returns", &body.raw);
     state
         .services
-        .authorize_return(&client, &key, &fingerprint, &body.value)
+        .authorize_return(&client, &key, &fingerprint, &body.value, trace.as_deref())
         .await
 }
 

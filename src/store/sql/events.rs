@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use sqlx::{AnyConnection, Row};
 
 use super::ledger::{self, Origin};
-use super::{Dialect, Tx, conn, micros};
+use super::{Dialect, Tx, conn, micros, orders, outbox, returns};
 use crate::domain::events::{
     Bucket, Condition, Event, EventBody, ReturnReceived, ShipmentUpdated, StockAdjusted,
     StockCounted,
 };
 use crate::domain::ids;
 use crate::domain::order::{OrderStatus, status_after_shipping};
+use crate::domain::outbound::EventKind;
 use crate::domain::quantity::{Delta, MovementKind};
 use crate::domain::shipment::advances;
 use crate::store::{Effects, EventContext, EventOutcome, EventRejection, StoreResult};
@@ -51,10 +52,45 @@ pub(crate) async fn apply(
         EventBody::ShipmentUpdated(e) => shipment(c, dialect, e, &origin).await?,
         EventBody::ReturnReceived(e) => received(c, dialect, e, &origin, ctx).await?,
     };
-    Ok(match applied {
-        Ok(effects) => EventOutcome::Applied(effects),
-        Err(rejection) => EventOutcome::Rejected(rejection),
-    })
+    let effects = match applied {
+        Ok(effects) => effects,
+        Err(rejection) => return Ok(EventOutcome::Rejected(rejection)),
+    };
+    tell(c, event, &effects, ctx).await?;
+    Ok(EventOutcome::Applied(effects))
+}
+
+/// Writes the outbound events an applied inbound event causes, in its transaction.
+async fn tell(
+    c: &mut AnyConnection,
+    event: &Event,
+    effects: &Effects,
+    ctx: &EventContext,
+) -> StoreResult<()> {
+    let (tp, now) = (ctx.traceparent.as_deref(), micros(ctx.now));
+    match &event.body {
+        EventBody::ShipmentUpdated(e) => {
+            let shipments = orders::shipments(c, &e.order_id).await?;
+            if let Some(s) = shipments.iter().find(|s| s.reference == e.shipment_id) {
+                outbox::append(c, EventKind::ShipmentUpdated, &e.order_id, s, tp, now).await?;
+            }
+        }
+        EventBody::ReturnReceived(e) => {
+            if let Some(record) = returns::load(c, &e.rma_id).await? {
+                outbox::append(
+                    c,
+                    EventKind::ReturnReceived,
+                    &record.rma.order_id,
+                    &record.rma,
+                    tp,
+                    now,
+                )
+                .await?;
+            }
+        }
+        EventBody::StockCounted(_) | EventBody::StockAdjusted(_) => {}
+    }
+    outbox::stock_changed(c, &effects.skus, tp, now).await
 }
 
 async fn known(
@@ -216,9 +252,7 @@ async fn shipment(
     let (shipment_id, current, shipped_at) = match existing {
         Some(r) => (
             r.try_get::<String, _>("id")?,
-            Some(super::orders::shipment_status(
-                &r.try_get::<String, _>("status")?,
-            )?),
+            Some(orders::shipment_status(&r.try_get::<String, _>("status")?)?),
             r.try_get::<Option<i64>, _>("shipped_at")?,
         ),
         None => {

@@ -195,6 +195,16 @@ pub(crate) async fn import(
     .bind(now)
     .execute(&mut *c)
     .await?;
+    // Every SKU the import moved tells the channels, like any other movement.
+    let moved: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT r.sku FROM import_rows r JOIN movements m ON m.sku = r.sku AND m.location = r.location \
+         AND m.at = $1 AND m.reference = 'import' ORDER BY r.sku",
+    )
+    .bind(now)
+    .fetch_all(&mut *c)
+    .await?;
+    let moved: Vec<String> = moved.into_iter().map(|(s,)| s).collect();
+    super::outbox::stock_changed(c, &moved, None, now).await?;
     sqlx::query("DROP TABLE import_rows")
         .execute(&mut *c)
         .await?;
@@ -271,6 +281,30 @@ pub(crate) async fn positions(
     );
     let mut q = sqlx::query(&sql);
     for s in skus.iter().chain(locations) {
+        q = q.bind(s);
+    }
+    q.fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(position_row)
+        .collect()
+}
+
+/// Every location's position of the given SKUs.
+pub(crate) async fn positions_of(
+    c: &mut AnyConnection,
+    skus: &[String],
+) -> StoreResult<Vec<PositionRow>> {
+    if skus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at \
+         FROM positions WHERE sku IN ({}) ORDER BY sku, location",
+        placeholders(1, skus.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for s in skus {
         q = q.bind(s);
     }
     q.fetch_all(&mut *c)

@@ -17,6 +17,7 @@ mod events;
 mod idempotency;
 mod ledger;
 mod orders;
+mod outbox;
 mod returns;
 mod store;
 
@@ -49,6 +50,14 @@ impl Dialect {
         match self {
             Self::Sqlite => None,
             Self::Postgres => Some("SELECT 1 AS locked FROM pg_advisory_xact_lock(727302)"),
+        }
+    }
+
+    /// Suffix that lets several instances take different rows of the same queue at once.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => " FOR UPDATE SKIP LOCKED",
         }
     }
 

@@ -6,11 +6,12 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use super::ledger::{self, Origin};
-use super::{Dialect, Tx, conn, corrupt, idempotency, instant, micros, placeholders};
+use super::{Dialect, Tx, conn, corrupt, idempotency, instant, micros, outbox, placeholders};
 use crate::domain::allocation::{Candidate, Demand, allocate};
 use crate::domain::order::{
     Allocation, CancelDecision, ErpLink, ErpState, Order, OrderLine, OrderStatus, cancel_decision,
 };
+use crate::domain::outbound::EventKind;
 use crate::domain::quantity::{Delta, MovementKind};
 use crate::domain::shipment::{Milestone, Shipment, ShipmentLine, ShipmentStatus};
 use crate::store::{AcceptOrder, AcceptOutcome, CancelOutcome, StoreResult};
@@ -179,6 +180,22 @@ pub(crate) async fn accept(
         created_at: instant(now),
         updated_at: instant(now),
     };
+    outbox::append(
+        c,
+        EventKind::OrderAccepted,
+        &order.id,
+        &order,
+        cmd.traceparent,
+        now,
+    )
+    .await?;
+    let reserved: Vec<String> = order
+        .lines
+        .iter()
+        .filter(|l| !l.allocations.is_empty())
+        .map(|l| l.sku.clone())
+        .collect();
+    outbox::stock_changed(c, &reserved, cmd.traceparent, now).await?;
     idempotency::complete(c, &cmd.idempotency, &order).await?;
     Ok(AcceptOutcome::Accepted(Box::new(order)))
 }
@@ -287,6 +304,7 @@ pub(crate) async fn cancel(
     dialect: Dialect,
     id: &str,
     now: OffsetDateTime,
+    traceparent: Option<&str>,
 ) -> StoreResult<CancelOutcome> {
     let c = conn(tx);
     let sql = format!(
@@ -327,12 +345,14 @@ pub(crate) async fn cancel(
     .bind(id)
     .fetch_all(&mut *c)
     .await?;
+    let mut released = Vec::new();
     for a in &open {
         let open: i64 = a.try_get("open")?;
         if open <= 0 {
             continue;
         }
         let (sku, location): (String, String) = (a.try_get("sku")?, a.try_get("location")?);
+        released.push(sku.clone());
         ledger::apply_movement(
             c,
             &sku,
@@ -358,6 +378,8 @@ pub(crate) async fn cancel(
     let order = load(c, id)
         .await?
         .ok_or_else(|| corrupt("order vanished"))?;
+    outbox::append(c, EventKind::OrderCancelled, id, &order, traceparent, at).await?;
+    outbox::stock_changed(c, &released, traceparent, at).await?;
     Ok(CancelOutcome::Cancelled(order))
 }
 

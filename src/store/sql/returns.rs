@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use sqlx::{AnyConnection, Row};
 
-use super::{Dialect, Tx, conn, corrupt, idempotency, instant, micros};
+use super::{Dialect, Tx, conn, corrupt, idempotency, instant, micros, outbox};
+use crate::domain::outbound::EventKind;
 use crate::domain::rma::{Returnable, Rma, RmaLine, RmaStatus, check_return};
 use crate::store::{AuthorizeOutcome, AuthorizeReturn, RmaRecord, StoreResult};
 
@@ -76,6 +77,15 @@ pub(crate) async fn authorize(
         created_at: instant(now),
         updated_at: instant(now),
     };
+    outbox::append(
+        c,
+        EventKind::ReturnAuthorized,
+        order_id,
+        &rma,
+        cmd.traceparent,
+        now,
+    )
+    .await?;
     idempotency::complete(c, &cmd.idempotency, &rma).await?;
     Ok(AuthorizeOutcome::Authorized(rma))
 }

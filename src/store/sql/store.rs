@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use sqlx::Executor;
 use time::OffsetDateTime;
 
-use super::{SqlStore, audit, events, idempotency, ledger, micros, orders, returns, write_tx};
+use super::{
+    SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, returns, write_tx,
+};
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
 use crate::domain::order::{ErpState, Order};
@@ -125,10 +127,15 @@ impl Store for SqlStore {
         orders::by_external_id(&mut conn, external_id, channels).await
     }
 
-    async fn cancel_order(&self, id: &str, now: OffsetDateTime) -> StoreResult<CancelOutcome> {
+    async fn cancel_order(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+        traceparent: Option<&str>,
+    ) -> StoreResult<CancelOutcome> {
         write_tx!(
             self,
-            |tx| orders::cancel(&mut tx, self.dialect, id, now).await,
+            |tx| orders::cancel(&mut tx, self.dialect, id, now, traceparent).await,
             |o: &CancelOutcome| matches!(o, CancelOutcome::Cancelled(_))
         )
     }
@@ -145,17 +152,6 @@ impl Store for SqlStore {
             |tx| orders::set_erp_state(&mut tx, id, state, reference, at).await,
             |_: &_| true
         )
-    }
-
-    async fn orders_awaiting_erp(&self, limit: u32) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM orders WHERE erp_state = 'pending' AND status <> 'cancelled' \
-             ORDER BY created_at LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     async fn shipments(&self, order_id: &str) -> StoreResult<Vec<Shipment>> {
@@ -189,16 +185,6 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn rmas_awaiting_refund(&self, limit: u32) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM rmas WHERE status = 'received' ORDER BY updated_at LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
-    }
-
     async fn apply_event(&self, event: &Event, ctx: &EventContext) -> StoreResult<EventOutcome> {
         write_tx!(
             self,
@@ -223,6 +209,121 @@ impl Store for SqlStore {
     async fn audit_chain(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
         let mut conn = self.read.acquire().await?;
         audit::chain(&mut conn, after, limit).await
+    }
+
+    async fn fan_out(
+        &self,
+        routes: &std::collections::HashMap<String, Vec<String>>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        write_tx!(
+            self,
+            |tx| outbox::fan_out(&mut tx, self.dialect, routes, limit).await,
+            |_: &_| true
+        )
+    }
+
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+        limit: u32,
+        paused: &[String],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        write_tx!(
+            self,
+            |tx| outbox::claim(&mut tx, self.dialect, owner, lease, limit, paused).await,
+            |_: &_| true
+        )
+    }
+
+    async fn delivery_sent(&self, id: &str, owner: &str) -> StoreResult<()> {
+        write_tx!(
+            self,
+            |tx| outbox::sent(&mut tx, id, owner).await,
+            |_: &_| true
+        )
+    }
+
+    async fn delivery_failed(
+        &self,
+        id: &str,
+        owner: &str,
+        error: &str,
+        failure: Failure,
+    ) -> StoreResult<()> {
+        write_tx!(
+            self,
+            |tx| outbox::failed(&mut tx, id, owner, error, &failure).await,
+            |_: &_| true
+        )
+    }
+
+    async fn dead_letters(&self, query: &DeadLetterQuery) -> StoreResult<Vec<DeadLetter>> {
+        let mut conn = self.read.acquire().await?;
+        outbox::dead_letters(&mut conn, query).await
+    }
+
+    async fn dead_letter(&self, id: &str) -> StoreResult<Option<DeadLetterDetail>> {
+        let mut conn = self.read.acquire().await?;
+        outbox::dead_letter(&mut conn, id).await
+    }
+
+    async fn replay_dead_letters(
+        &self,
+        query: &DeadLetterQuery,
+        ids: Option<&[String]>,
+    ) -> StoreResult<u64> {
+        write_tx!(
+            self,
+            |tx| outbox::replay(&mut tx, query, ids).await,
+            |_: &_| true
+        )
+    }
+
+    async fn discard_dead_letter(&self, id: &str, reason: &str) -> StoreResult<bool> {
+        write_tx!(
+            self,
+            |tx| outbox::discard(&mut tx, id, reason).await,
+            |_: &_| true
+        )
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        let mut conn = self.read.acquire().await?;
+        outbox::stats(&mut conn).await
+    }
+
+    async fn record_inbound_dead_letter(&self, letter: &InboundDeadLetter) -> StoreResult<()> {
+        write_tx!(
+            self,
+            |tx| outbox::record_inbound(&mut tx, letter).await,
+            |_: &_| true
+        )
+    }
+
+    async fn inbound_payload(&self, id: &str) -> StoreResult<Option<String>> {
+        let mut conn = self.read.acquire().await?;
+        outbox::inbound_payload(&mut conn, id).await
+    }
+
+    async fn set_inbound_state(
+        &self,
+        id: &str,
+        state: DeliveryState,
+        reason: Option<&str>,
+    ) -> StoreResult<bool> {
+        write_tx!(
+            self,
+            |tx| outbox::set_inbound_state(&mut tx, id, &state, reason).await,
+            |_: &_| true
+        )
+    }
+
+    async fn purge_delivered(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        write_tx!(self, |tx| outbox::purge(&mut tx, before).await, |_: &_| {
+            true
+        })
     }
 
     async fn ledger_fold(&self) -> StoreResult<Vec<PositionRow>> {

@@ -78,7 +78,14 @@ async fn every_admin_route_refuses_a_storefront(b: Backend) {
             .as_key("test-ops-key")
             .send(method, &route.path, &[], None)
             .await;
-        assert_eq!(r.status, StatusCode::OK, "ops on {}", route.path);
+        // The admin client gets past authorization (a template path is a 404, an empty
+        // body a 415: answers from inside, not refusals at the door).
+        assert!(
+            !matches!(r.status.as_u16(), 401 | 403),
+            "ops refused on {} {}",
+            route.method,
+            route.path
+        );
     }
 }
 
@@ -114,7 +121,8 @@ async fn another_channels_objects_answer_404_on_every_id_route(b: Backend) {
     let market = app.as_key("test-market-key");
     let mut checked = 0;
     for (method, template) in stockade::api::served_routes() {
-        if !template.contains("{id}") {
+        // Admin routes are not bound to channels; their scope is the gate.
+        if !template.contains("{id}") || template.starts_with("/v1/admin/") {
             continue;
         }
         let id = if template.starts_with("/v1/returns") {
