@@ -30,6 +30,10 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// Prefixes every Redis key and channel, so several deployments can share one Redis.
     pub redis_prefix: String,
+    /// NATS (`nats://…`) with JetStream, as the event transport.
+    pub nats_url: Option<Secret>,
+    /// Prefixes every NATS subject and stream.
+    pub nats_prefix: String,
 }
 
 /// A value that may carry credentials (a URL with a password): never printed.
@@ -74,6 +78,8 @@ impl Default for Config {
             database_pool_size: 16,
             redis_url: None,
             redis_prefix: "stockade".into(),
+            nats_url: None,
+            nats_prefix: "stockade".into(),
         }
     }
 }
@@ -92,6 +98,7 @@ struct FileConfig {
     log_format: Option<String>,
     database_pool_size: Option<u32>,
     redis_prefix: Option<String>,
+    nats_prefix: Option<String>,
 }
 
 impl Config {
@@ -171,6 +178,12 @@ impl Config {
             .map(Secret::new);
         if let Some(v) = pick("redis_prefix", file.redis_prefix) {
             c.redis_prefix = v;
+        }
+        c.nats_url = env("STOCKADE_NATS_URL")
+            .filter(|v| !v.is_empty())
+            .map(Secret::new);
+        if let Some(v) = pick("nats_prefix", file.nats_prefix) {
+            c.nats_prefix = v;
         }
         if let Some(v) = pick("log_format", file.log_format) {
             c.log_format = match v.as_str() {

@@ -12,6 +12,7 @@ use crate::api::{self, AppState};
 use crate::cluster;
 use crate::cluster::invalidation::{self, Publisher};
 use crate::cluster::limiter::RedisLimiter;
+use crate::cluster::nats::{Nats, NatsPublisher};
 use crate::config::Config;
 use crate::governance::Governance;
 use crate::governance::ratelimit::RateLimiter;
@@ -64,6 +65,15 @@ pub async fn open(config: &Config) -> anyhow::Result<(Arc<Policies>, Arc<dyn Sto
 
 /// Builds the application state; seeds the demo catalog on a fresh demo start.
 pub async fn build(config: &Config) -> anyhow::Result<AppState> {
+    build_with_erp(config, None).await
+}
+
+/// The same, with an ERP adapter given rather than configured (an embedding application's
+/// own, or a test's).
+pub async fn build_with_erp(
+    config: &Config,
+    erp: Option<Arc<dyn adapters::ErpAdapter>>,
+) -> anyhow::Result<AppState> {
     let (policies, store) = open(config).await?;
     if policies.demo {
         tracing::warn!(policies = %config.policies.display(), "demo policy in use: published API keys are accepted");
@@ -72,7 +82,10 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
             tracing::info!(skus, data_dir = %config.data_dir.display(), "seeded the demo catalog");
         }
     }
-    let erp = adapters::from_config(&config.erp, store.clone())?;
+    let erp = match erp {
+        Some(erp) => erp,
+        None => adapters::from_config(&config.erp, store.clone())?,
+    };
     let retention = Duration::from_secs(u64::from(config.idempotency_retention_hours) * 3600);
     let mut services = Services::new(store.clone(), policies.clone(), erp.clone(), retention);
     let mut limiter: Option<Arc<dyn RateLimiter>> = None;
@@ -90,7 +103,23 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
         invalidation::spawn_subscriber(client, &config.redis_prefix, services.cache());
         tracing::info!(redis.prefix = %config.redis_prefix, "cluster mode: rate limits and cache invalidation shared through redis");
     }
-    let destinations = destinations(&policies, store.clone(), erp)?;
+    let nats = match &config.nats_url {
+        Some(url) => {
+            let nats = Nats::connect(url.expose(), &config.nats_prefix)
+                .await
+                .context("cannot reach NATS (STOCKADE_NATS_URL)")?;
+            tracing::info!(nats.prefix = %config.nats_prefix, "events flow through nats jetstream");
+            Some(Arc::new(nats))
+        }
+        None => None,
+    };
+    let mut destinations = destinations(&policies, store.clone(), erp)?;
+    if let Some(nats) = &nats {
+        destinations.push(Arc::new(NatsPublisher {
+            nats: nats.clone(),
+            policy: policies.outbox.nats,
+        }));
+    }
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         destinations,
@@ -104,6 +133,7 @@ pub async fn build(config: &Config) -> anyhow::Result<AppState> {
         governance,
         dispatcher,
         redis,
+        nats,
         body_limits,
         request_timeout: config.request_timeout,
     })
@@ -143,6 +173,9 @@ fn destinations(
 /// The work a running gateway does besides answering requests.
 pub fn spawn_background(state: &AppState) {
     state.dispatcher.clone().spawn();
+    if let Some(nats) = &state.nats {
+        cluster::nats::spawn_consumer(nats.clone(), state.services.clone());
+    }
     spawn_purges(state.services.clone(), state.dispatcher.retention());
     state.governance.spawn_upkeep();
 }

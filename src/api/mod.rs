@@ -33,6 +33,8 @@ pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     /// Redis, when the gateway runs as several instances (for readiness).
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// NATS JetStream, when events flow through it.
+    pub nats: Option<Arc<crate::cluster::nats::Nats>>,
     pub body_limits: BodyLimits,
     pub request_timeout: std::time::Duration,
 }

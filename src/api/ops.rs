@@ -72,6 +72,17 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             ),
         );
     }
+    if let Some(nats) = &state.nats {
+        let connected = nats.client.connection_state() == async_nats::connection::State::Connected;
+        checks.insert(
+            "nats",
+            check(if connected {
+                Ok(())
+            } else {
+                Err("disconnected".into())
+            }),
+        );
+    }
     let degraded = checks.values().any(|v| v != "ok");
     let status = if !store_ok {
         "unavailable"

@@ -1,6 +1,7 @@
 //! Running as several instances: the shared state behind the single-node mechanisms.
 //! Redis carries cluster-wide rate limits and availability-cache invalidation; without
-//! `STOCKADE_REDIS_URL` each instance keeps its own.
+//! `STOCKADE_REDIS_URL` each instance keeps its own. NATS JetStream, when configured,
+//! carries events in and out.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub mod invalidation;
 pub mod limiter;
+pub mod nats;
 
 /// How long any one Redis call may take before the caller treats Redis as down.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);

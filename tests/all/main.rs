@@ -18,6 +18,7 @@ mod governance;
 mod ledger;
 mod openapi;
 mod orders;
+mod outbox;
 mod problems;
 mod race;
 mod returns;
@@ -31,6 +32,11 @@ fn main() -> ExitCode {
              STOCKADE_TEST_REDIS_URL, as .ci/run does); SQLite only"
         );
     }
+    if harness::nats_url().is_none() {
+        eprintln!(
+            "note: the NATS JetStream suite did not run (set STOCKADE_TEST_NATS_URL, as .ci/run does)"
+        );
+    }
     let mut trials = Vec::new();
     for register in [
         availability::register,
@@ -42,6 +48,7 @@ fn main() -> ExitCode {
         ledger::register,
         openapi::register,
         orders::register,
+        outbox::register,
         problems::register,
         race::register,
         returns::register,

@@ -144,6 +144,13 @@ pub fn run_sql(url: &str, sql: &str) {
     .unwrap();
 }
 
+/// NATS with JetStream, for the event-transport tests, when `STOCKADE_TEST_NATS_URL` is set.
+pub fn nats_url() -> Option<String> {
+    std::env::var("STOCKADE_TEST_NATS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 /// A test that runs once per backend.
 pub fn trial<F, Fut>(name: &str, backend: Backend, test: F) -> Trial
 where
@@ -174,7 +181,7 @@ pub fn once<F: FnOnce() + Send + 'static>(name: &str, test: F) -> Trial {
 /// shared state (several instances), `once` do not touch storage.
 #[macro_export]
 macro_rules! tests {
-    ($(per_backend: [$($b:ident),* $(,)?] $(,)?)? $(postgres_only: [$($p:ident),* $(,)?] $(,)?)? $(once: [$($o:ident),* $(,)?] $(,)?)?) => {
+    ($(per_backend: [$($b:ident),* $(,)?] $(,)?)? $(postgres_only: [$($p:ident),* $(,)?] $(,)?)? $(nats: [$($n:ident),* $(,)?] $(,)?)? $(once: [$($o:ident),* $(,)?] $(,)?)?) => {
         pub fn register(trials: &mut Vec<libtest_mimic::Trial>, backends: &[$crate::harness::Backend]) {
             let _ = (&trials, backends);
             $($(
@@ -185,6 +192,13 @@ macro_rules! tests {
             $($(
                 for b in backends.iter().filter(|b| matches!(b, $crate::harness::Backend::Postgres(_))) {
                     trials.push($crate::harness::trial(concat!(module_path!(), "::", stringify!($p)), b.clone(), $p));
+                }
+            )*)?
+            $($(
+                if $crate::harness::nats_url().is_some() {
+                    for b in backends {
+                        trials.push($crate::harness::trial(concat!(module_path!(), "::", stringify!($n)), b.clone(), $n));
+                    }
                 }
             )*)?
             $($(

@@ -5,8 +5,10 @@ mod app;
 mod backend;
 mod process;
 mod proxy;
+mod subscriber;
 
 pub use app::*;
 pub use backend::*;
 pub use process::*;
 pub use proxy::*;
+pub use subscriber::*;

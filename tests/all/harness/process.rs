@@ -42,6 +42,8 @@ pub struct Site {
     pub isolated: Isolated,
     /// Overrides the backend's Redis URL (to route it through a fault proxy).
     pub redis_url: Option<String>,
+    /// NATS, with the site's own subject and stream prefix.
+    pub nats_url: Option<String>,
 }
 
 impl Site {
@@ -59,6 +61,7 @@ impl Site {
             policies: policies.to_owned(),
             isolated: backend.isolate(),
             redis_url: None,
+            nats_url: None,
         }
     }
 
@@ -73,7 +76,27 @@ impl Site {
         if let Some(url) = &self.redis_url {
             cmd.env("STOCKADE_REDIS_URL", url);
         }
+        if let Some(url) = &self.nats_url {
+            cmd.env("STOCKADE_NATS_URL", url)
+                .env("STOCKADE_NATS_PREFIX", &self.isolated.prefix);
+        }
         cmd
+    }
+
+    /// One text column of a query run straight against the site's database.
+    pub async fn query_column(&self, sql: &str) -> Vec<String> {
+        use sqlx::Connection;
+        match &self.isolated.database_url {
+            Some(url) => {
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap()
+            }
+            None => {
+                let url = format!("sqlite://{}", self.data.join("stockade.db").display());
+                let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap()
+            }
+        }
     }
 
     /// Runs `stockade import stock` on CSV text.
