@@ -46,6 +46,37 @@ pub struct LocationAvailability {
     pub unavailable: i64,
 }
 
+/// How a stale or unobtainable answer is made safe to sell from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Degrade {
+    /// At most this many units per SKU.
+    Cap(i64),
+    /// This share of the last-known figure, rounded down.
+    Fraction(f64),
+    /// Nothing.
+    Zero,
+    /// The last-known figure as it was.
+    LastKnown,
+}
+
+/// Applies a channel's fallback to an answer that is stale, and marks it so.
+#[must_use]
+pub fn degrade(mut a: SkuAvailability, rule: Degrade) -> SkuAvailability {
+    let shape = |n: i64| match rule {
+        Degrade::Cap(cap) => n.min(cap.max(0)),
+        Degrade::Fraction(f) => ((n as f64) * f.clamp(0.0, 1.0)).floor() as i64,
+        Degrade::Zero => 0,
+        Degrade::LastKnown => n,
+    };
+    for l in &mut a.locations {
+        l.available_to_sell = shape(l.available_to_sell);
+    }
+    a.available_to_sell = a.locations.iter().map(|l| l.available_to_sell).sum();
+    a.source = Source::Fallback;
+    a.stale = true;
+    a
+}
+
 /// Builds one SKU's answer from its positions at the eligible locations, listed in the
 /// channel's location order; a location with no position shows zeros.
 pub fn summarize(
@@ -83,6 +114,33 @@ pub fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_answers_are_degraded_by_the_channels_rule() {
+        let eligible = vec!["A".to_owned(), "B".to_owned()];
+        let at = |loc: &str| {
+            Some(Position {
+                on_hand: if loc == "A" { 9 } else { 4 },
+                ..Position::default()
+            })
+        };
+        let a = summarize("S", false, &eligible, at, OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(
+            degrade(a.clone(), Degrade::Cap(3)).available_to_sell,
+            6,
+            "the cap applies per location"
+        );
+        assert_eq!(
+            degrade(a.clone(), Degrade::Fraction(0.5)).available_to_sell,
+            4 + 2
+        );
+        assert_eq!(degrade(a.clone(), Degrade::Zero).available_to_sell, 0);
+        let kept = degrade(a, Degrade::LastKnown);
+        assert_eq!(
+            (kept.available_to_sell, kept.source, kept.stale),
+            (13, Source::Fallback, true)
+        );
+    }
 
     #[test]
     fn totals_only_eligible_locations() {

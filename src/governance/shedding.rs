@@ -43,7 +43,8 @@ impl Shedder {
 
     /// A slot for the request, held until it is answered; `None` means shed it.
     pub async fn admit(&self, p: Priority) -> Option<OwnedSemaphorePermit> {
-        if self.slots.available_permits() <= self.reserve(p) {
+        // Critical work reserves nothing for anyone: it only ever waits.
+        if p != Priority::Critical && self.slots.available_permits() <= self.reserve(p) {
             return None;
         }
         if let Ok(slot) = self.slots.clone().try_acquire_owned() {

@@ -66,6 +66,22 @@ pub struct Channel {
     pub cache_ttl_ms: Option<u64>,
     #[serde(default)]
     pub fallback: Fallback,
+    /// How old figures confirmed by an ERP may be before answers for this channel are
+    /// treated as stale and shaped by `fallback`. Unset: no bound.
+    #[serde(default)]
+    pub freshness_seconds: Option<u64>,
+}
+
+impl Fallback {
+    pub fn rule(&self) -> crate::domain::availability::Degrade {
+        use crate::domain::availability::Degrade;
+        match self.mode {
+            FallbackMode::Cap => Degrade::Cap(self.cap),
+            FallbackMode::Fraction => Degrade::Fraction(self.fraction),
+            FallbackMode::Zero => Degrade::Zero,
+            FallbackMode::LastKnown => Degrade::LastKnown,
+        }
+    }
 }
 
 /// What a channel is told when fresh figures cannot be had.
@@ -73,9 +89,12 @@ pub struct Channel {
 #[serde(deny_unknown_fields)]
 pub struct Fallback {
     pub mode: FallbackMode,
-    /// With `cap`: the most a channel is told it can sell, per SKU.
+    /// With `cap`: the most a channel is told it can sell, per SKU and location.
     #[serde(default)]
     pub cap: i64,
+    /// With `fraction`: the share of the last-known figure it is told, from 0 to 1.
+    #[serde(default)]
+    pub fraction: f64,
     /// The oldest last-known figure that may still be served.
     #[serde(default = "default_fallback_age")]
     pub max_age_seconds: u64,
@@ -90,6 +109,7 @@ impl Default for Fallback {
         Self {
             mode: FallbackMode::Cap,
             cap: 0,
+            fraction: 0.0,
             max_age_seconds: default_fallback_age(),
         }
     }
@@ -100,6 +120,8 @@ impl Default for Fallback {
 pub enum FallbackMode {
     /// The last-known figure, capped at `cap`.
     Cap,
+    /// A `fraction` of the last-known figure.
+    Fraction,
     /// Nothing is sellable until fresh figures return.
     Zero,
     /// The last-known figure as it was.

@@ -17,11 +17,11 @@ use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 
 use super::Services;
-use crate::domain::availability::{SkuAvailability, Source, summarize};
+use crate::domain::availability::{SkuAvailability, Source, degrade, summarize};
 use crate::domain::order::MAX_LINES;
 use crate::domain::time::now;
 use crate::error::{Error, Result};
-use crate::policy::{Client, FallbackMode, Policies};
+use crate::policy::{Client, Policies};
 use crate::store::{Store, StoreError};
 
 /// The most SKUs one availability call may ask for.
@@ -132,7 +132,7 @@ impl Services {
         };
         for (sku, answer) in unique.into_iter().zip(answers) {
             match answer? {
-                Some(item) => out.items.push(item),
+                Some(item) => out.items.push(self.within_freshness(&channel, item)),
                 None => out.missing.push(sku.clone()),
             }
         }
@@ -200,19 +200,28 @@ impl Services {
         if last.computed.elapsed() > Duration::from_secs(policy.max_age_seconds) {
             return None;
         }
-        let mut a = last.value.clone()?;
-        let cap = match policy.mode {
-            FallbackMode::Cap => policy.cap,
-            FallbackMode::Zero => 0,
-            FallbackMode::LastKnown => i64::MAX,
+        Some(degrade(last.value.clone()?, policy.rule()))
+    }
+
+    /// An answer whose figures are older than the channel's freshness bound is shaped by
+    /// the channel's fallback, like one that could not be computed at all.
+    fn within_freshness(&self, channel: &str, answer: SkuAvailability) -> SkuAvailability {
+        let Some(c) = self
+            .policies
+            .channel(channel)
+            .filter(|_| answer.source != Source::Fallback)
+        else {
+            return answer;
         };
-        for l in &mut a.locations {
-            l.available_to_sell = l.available_to_sell.min(cap);
+        match c.freshness_seconds {
+            Some(bound)
+                if now() - answer.as_of
+                    > time::Duration::seconds(i64::try_from(bound).unwrap_or(i64::MAX)) =>
+            {
+                degrade(answer, c.fallback.rule())
+            }
+            _ => answer,
         }
-        a.available_to_sell = a.available_to_sell.min(cap);
-        a.source = Source::Fallback;
-        a.stale = true;
-        Some(a)
     }
 
     /// Called after every change that moved stock, before it is answered: this instance's
@@ -250,11 +259,18 @@ async fn compute(
         .collect();
     let rows = store.positions(&wanted, &eligible).await?;
     let position_at = |loc: &str| rows.iter().find(|r| r.location == loc).map(|r| r.position);
+    // As old as the oldest figure an outside system of record vouches for; the ledger's
+    // own figures are current by definition.
+    let as_of = rows
+        .iter()
+        .filter_map(|r| r.as_of)
+        .min()
+        .unwrap_or_else(now);
     Ok(Some(summarize(
         sku,
         info.backorderable,
         &eligible,
         position_at,
-        now(),
+        as_of,
     )))
 }

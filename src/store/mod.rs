@@ -63,6 +63,9 @@ pub struct PositionRow {
     pub location: String,
     pub position: Position,
     pub updated_at: OffsetDateTime,
+    /// When the owning system of record last confirmed the figures; `None` when the
+    /// ledger itself owns them.
+    pub as_of: Option<OffsetDateTime>,
 }
 
 /// An absolute stock figure to import: on-hand replaces what is there (as a count movement),

@@ -12,6 +12,7 @@ mod harness;
 mod availability;
 mod cli;
 mod cluster;
+mod degraded;
 mod durability;
 mod events;
 mod governance;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         availability::register,
         cli::register,
         cluster::register,
+        degraded::register,
         durability::register,
         events::register,
         governance::register,

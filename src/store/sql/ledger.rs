@@ -247,7 +247,7 @@ pub(crate) async fn position(
     lock: &str,
 ) -> StoreResult<Position> {
     let sql = format!(
-        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at \
+        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at, as_of \
          FROM positions WHERE sku = $1 AND location = $2{lock}"
     );
     let row = sqlx::query(&sql)
@@ -274,7 +274,7 @@ pub(crate) async fn positions(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at \
+        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at, as_of \
          FROM positions WHERE sku IN ({}) AND location IN ({}) ORDER BY sku, location{lock}",
         placeholders(1, skus.len()),
         placeholders(skus.len() + 1, locations.len()),
@@ -299,7 +299,7 @@ pub(crate) async fn positions_of(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at \
+        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at, as_of \
          FROM positions WHERE sku IN ({}) ORDER BY sku, location",
         placeholders(1, skus.len())
     );
@@ -316,7 +316,7 @@ pub(crate) async fn positions_of(
 
 pub(crate) async fn all_positions(c: &mut AnyConnection) -> StoreResult<Vec<PositionRow>> {
     sqlx::query(
-        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at \
+        "SELECT sku, location, on_hand, committed, safety_stock, unavailable, incoming, updated_at, as_of \
          FROM positions ORDER BY sku, location",
     )
     .fetch_all(&mut *c)
@@ -353,6 +353,12 @@ fn position_row(r: &sqlx::any::AnyRow) -> StoreResult<PositionRow> {
             incoming: n("incoming")?,
         },
         updated_at: instant(n("updated_at")?),
+        // The fold has no such column: a ledger position owns its own figures.
+        as_of: r
+            .try_get::<Option<i64>, _>("as_of")
+            .ok()
+            .flatten()
+            .map(instant),
     };
     if !row.position.is_consistent() {
         return Err(corrupt(format!(

@@ -88,6 +88,17 @@ impl TestApp {
 
     /// Any policy directory, with the demo catalog, and no credentials until `as_key`.
     pub async fn with_policies(backend: &Backend, policies: &Path) -> Self {
+        Self::build(backend, policies, None, |_| {}).await
+    }
+
+    /// The general builder: an ERP adapter of the test's own, and a last word on the
+    /// configuration.
+    pub async fn build(
+        backend: &Backend,
+        policies: &Path,
+        erp: Option<Arc<dyn stockade::adapters::ErpAdapter>>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let isolated = backend.isolate();
         let mut config = Config {
@@ -96,7 +107,8 @@ impl TestApp {
             ..Config::default()
         };
         isolated.configure(&mut config);
-        let state = startup::build(&config).await.unwrap();
+        tweak(&mut config);
+        let state = startup::build_with_erp(&config, erp).await.unwrap();
         if state.services.store.catalog_is_empty().await.unwrap() {
             stockade::seed::demo_catalog(state.services.store.as_ref())
                 .await
