@@ -34,7 +34,7 @@ impl Default for OutboxPolicy {
 pub struct DispatcherPolicy {
     /// Deliveries claimed per pass.
     pub batch: u32,
-    /// Deliveries in flight at once.
+    /// Deliveries in flight at once, per destination.
     pub concurrency: usize,
     /// How long a claimed delivery is this instance's before another may take it over.
     pub lease_seconds: u64,

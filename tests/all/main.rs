@@ -17,6 +17,7 @@ mod durability;
 mod events;
 mod governance;
 mod ledger;
+mod nats;
 mod openapi;
 mod orders;
 mod outbox;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         governance::register,
         ledger::register,
         openapi::register,
+        nats::register,
         orders::register,
         outbox::register,
         problems::register,

@@ -8,10 +8,10 @@
 //! destination in the order they were written.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -36,6 +36,8 @@ pub struct Dispatcher {
     owner: String,
     /// Event type → the destinations that take it.
     routes: HashMap<String, Vec<String>>,
+    /// Deliveries claimed and not yet settled, per destination.
+    in_flight: HashMap<String, AtomicUsize>,
     wake: Arc<Notify>,
 }
 
@@ -75,9 +77,14 @@ impl Dispatcher {
                 (k.as_str().to_owned(), names)
             })
             .collect();
+        let in_flight = destinations
+            .iter()
+            .map(|d| (d.name().to_owned(), AtomicUsize::new(0)))
+            .collect();
         Self {
             store,
             routes,
+            in_flight,
             destinations: destinations
                 .into_iter()
                 .map(|d| (d.name().to_owned(), d))
@@ -87,6 +94,11 @@ impl Dispatcher {
             owner: crate::domain::ids::new_id("inst"),
             wake,
         }
+    }
+
+    /// Deliveries in flight at once to any one destination.
+    fn per_destination(&self) -> usize {
+        self.policy.concurrency.max(1)
     }
 
     /// How long delivered events are kept.
@@ -115,7 +127,7 @@ impl Dispatcher {
         tokio::spawn(async move {
             let tick = Duration::from_millis(self.policy.tick_ms.max(10));
             loop {
-                let worked = match self.pass().await {
+                let worked = match self.clone().pass().await {
                     Ok(n) => n > 0,
                     Err(e) => {
                         tracing::warn!(error = %e, "dispatcher pass failed");
@@ -132,19 +144,51 @@ impl Dispatcher {
         })
     }
 
-    /// One pass: route, claim, deliver, settle. Returns how many deliveries it settled.
-    pub async fn pass(&self) -> crate::error::Result<usize> {
+    /// One pass: route new events, claim what is due for destinations with room, and
+    /// hand each claimed delivery to its own task. A slow destination fills only its own
+    /// slots; the others keep moving. Returns how many deliveries it claimed.
+    pub async fn pass(self: Arc<Self>) -> crate::error::Result<usize> {
         while self.store.fan_out(&self.routes, 500).await? > 0 {}
         let paused = self.paused();
+        if paused.len() == self.destinations.len() {
+            return Ok(0);
+        }
+        // Claim no more than there is room for, so that nothing waits long on its lease.
+        let room: usize = self
+            .in_flight
+            .iter()
+            .filter(|(d, _)| !paused.contains(d))
+            .map(|(_, n)| {
+                self.per_destination()
+                    .saturating_sub(n.load(Ordering::Acquire))
+            })
+            .sum();
+        let limit = u32::try_from(room)
+            .unwrap_or(u32::MAX)
+            .min(self.policy.batch);
         let lease = Duration::from_secs(self.policy.lease_seconds);
         let claimed = self
             .store
-            .claim_deliveries(&self.owner, lease, self.policy.batch, &paused)
+            .claim_deliveries(&self.owner, lease, limit, &paused)
             .await?;
         let n = claimed.len();
-        futures::stream::iter(claimed)
-            .for_each_concurrent(self.policy.concurrency.max(1), |d| self.deliver(d))
-            .await;
+        for d in claimed {
+            let Some(counter) = self.in_flight.get(&d.destination) else {
+                let unknown = format!("no destination `{}` is configured", d.destination);
+                self.settle(&d, Err(AdapterError::Permanent(unknown))).await;
+                continue;
+            };
+            counter.fetch_add(1, Ordering::AcqRel);
+            let me = self.clone();
+            tokio::spawn(async move {
+                let destination = d.destination.clone();
+                me.deliver(d).await;
+                if let Some(counter) = me.in_flight.get(&destination) {
+                    counter.fetch_sub(1, Ordering::AcqRel);
+                }
+                me.wake.notify_one();
+            });
+        }
         Ok(n)
     }
 
@@ -154,11 +198,19 @@ impl Dispatcher {
             .breakers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        breakers
+        let full = self
+            .in_flight
+            .iter()
+            .filter(|(_, n)| n.load(Ordering::Acquire) >= self.per_destination())
+            .map(|(d, _)| d);
+        let resting = breakers
             .iter()
             .filter(|(_, b)| !b.allows(now))
-            .map(|(n, _)| n.clone())
-            .collect()
+            .map(|(d, _)| d);
+        let mut paused: Vec<String> = full.chain(resting).cloned().collect();
+        paused.sort();
+        paused.dedup();
+        paused
     }
 
     async fn deliver(&self, d: ClaimedDelivery) {

@@ -56,10 +56,11 @@ impl Backend {
     /// A fresh place to keep state: a new schema and key prefix on PostgreSQL and Redis.
     pub fn isolate(&self) -> Isolated {
         match self {
+            // A prefix of its own even here: NATS subjects and streams are shared.
             Self::Sqlite => Isolated {
                 database_url: None,
                 redis_url: None,
-                prefix: "stockade".into(),
+                prefix: format!("t_{}", ulid::Ulid::new().to_string().to_lowercase()),
                 _schema: None,
             },
             Self::Postgres(s) => {
