@@ -12,7 +12,10 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::{Barrier, Mutex};
 
-use crate::harness::{Backend, Proxy, Server, Site, get_json, http_as, order_body, policies_with};
+use crate::harness::{
+    Backend, Proxy, SECRET, Server, Site, TestSubscriber, get_json, http_as, order_body,
+    policies_with,
+};
 
 const SHOP: &str = "test-shop-key";
 
@@ -461,8 +464,82 @@ async fn a_redis_outage_fails_open_or_closed_by_route_policy(b: Backend) {
     drop(c.b);
 }
 
+async fn two_instances_share_the_outbox_without_delivering_twice(b: Backend) {
+    let subscriber = TestSubscriber::start().await;
+    let subscribers = format!(
+        "[[subscriber]]\nname = \"feed\"\nurl = \"http://{}/events\"\nevents = [\"*\"]\n\
+         secret_file = \"subscriber.secret\"\nmax_attempts = 10\n",
+        subscriber.addr
+    );
+    let policies = policies_with(&[
+        ("subscribers.toml", subscribers.as_str()),
+        ("subscriber.secret", SECRET),
+        ("outbox.toml", "[dispatcher]\ntick_ms = 20\nbatch = 20\n"),
+    ]);
+    let site = Site::with_policies(&b, policies.path());
+    assert!(
+        site.import_stock("sku,location,on_hand,safety_stock\nSHARE-1,WH-MAIN,100000,0\n")
+            .status
+            .success()
+    );
+    let (a, b2) = tokio::join!(site.start(), site.start());
+    let client = http_as(SHOP);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (client, base) = (
+                client.clone(),
+                if i % 2 == 0 {
+                    a.base.clone()
+                } else {
+                    b2.base.clone()
+                },
+            );
+            tokio::spawn(async move {
+                let key = format!("share-{i}");
+                let r = client
+                    .post(format!("{base}/v1/orders"))
+                    .header("idempotency-key", &key)
+                    .json(&order_body(&key, &[("SHARE-1", 1)]))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let committed: BTreeSet<String> = site
+        .query_column("SELECT id FROM outbox")
+        .await
+        .into_iter()
+        .collect();
+    let started = Instant::now();
+    while subscriber.applied() != committed {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} of {} delivered",
+            subscriber.applied().len(),
+            committed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deliveries = subscriber.inbox.deliveries.lock().unwrap().clone();
+    assert_eq!(
+        deliveries.len(),
+        committed.len(),
+        "an event was delivered twice"
+    );
+    println!(
+        "two instances delivered {} events, each exactly once",
+        deliveries.len()
+    );
+}
+
 crate::tests! {
     postgres_only: [
+        two_instances_share_the_outbox_without_delivering_twice,
         zero_oversell_across_two_instances,
         one_key_on_both_instances_makes_one_order,
         one_rate_limit_across_instances,

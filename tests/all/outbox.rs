@@ -378,8 +378,66 @@ async fn dead_letters_are_discarded_with_a_reason_and_replayed_by_filter(b: Back
     );
 }
 
+async fn events_of_one_order_arrive_in_order(b: Backend) {
+    let rig = rig(&b, 1000).await;
+    let server = rig.site.start().await;
+    rig.proxy.cut();
+    let shop = http_as(SHOP);
+    let mut orders = Vec::new();
+    for name in names("SEQ", 10) {
+        let ids = place(&server.base, std::slice::from_ref(&name)).await;
+        let r = shop
+            .post(format!("{}/v1/orders/{}/cancel", server.base, ids[0]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        orders.push(ids[0].clone());
+    }
+    // Both events of every order wait together; when the subscriber returns, each order's
+    // cancellation must not overtake its acceptance.
+    rig.proxy.restore();
+    rig.converge().await;
+    let arrived = rig.subscriber.inbox.deliveries.lock().unwrap().clone();
+    let kinds: std::collections::HashMap<String, (String, String)> = rig
+        .site
+        .query_column("SELECT id || ' ' || kind || ' ' || aggregate FROM outbox")
+        .await
+        .into_iter()
+        .map(|row| {
+            let mut parts = row.split(' ');
+            let id = parts.next().unwrap().to_owned();
+            (
+                id,
+                (
+                    parts.next().unwrap().to_owned(),
+                    parts.next().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    for order in &orders {
+        let sequence: Vec<&str> = arrived
+            .iter()
+            .filter(|id| kinds[*id].1 == *order)
+            .map(|id| kinds[id].0.as_str())
+            .collect();
+        assert_eq!(
+            sequence.first(),
+            Some(&"order.accepted"),
+            "{order}: {sequence:?}"
+        );
+        assert_eq!(
+            sequence.last(),
+            Some(&"order.cancelled"),
+            "{order}: {sequence:?}"
+        );
+    }
+}
+
 crate::tests! {
     per_backend: [
+        events_of_one_order_arrive_in_order,
         committed_before_a_kill_is_delivered_after_restart,
         delivered_but_not_marked_sent_is_delivered_again_and_applied_once,
         a_backlog_drains_when_the_destination_returns,
