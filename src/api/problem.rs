@@ -4,11 +4,11 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
+use crate::governance::gate::{Entry, Gate, Reply};
 use crate::problem::{self, Problem};
 
 /// A problem waiting for the rendering layer, which knows the request id.
@@ -36,33 +36,41 @@ pub fn pending(problem: Problem, cause: Option<String>) -> Response {
 }
 
 /// Renders pending problems, and turns the router's bare 404 and 405 into problems too.
-pub async fn render(req: Request, next: Next) -> Response {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let path = req.uri().path().to_owned();
-    let mut resp = next.run(req).await;
-    let pending = resp
-        .extensions_mut()
-        .remove::<Pending>()
-        .or_else(|| bare_router_problem(&resp, &path));
-    let Some(Pending { mut problem, cause }) = pending else {
-        return resp;
-    };
-    if let Some(cause) = cause {
-        tracing::error!(request.id = request_id.as_deref().unwrap_or("-"), http.path = %path, error = %cause, "request failed");
+#[derive(Clone)]
+pub struct Render;
+
+impl Gate for Render {
+    /// The request id and the address, for the problem and the log.
+    type Ticket = (Option<HeaderValue>, Uri);
+
+    fn enter(&self, req: &mut Request) -> Entry<Self::Ticket> {
+        let request_id = req.headers().get("x-request-id").cloned();
+        Entry::Pass((request_id, req.uri().clone()))
     }
-    problem.request_id = request_id;
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let (mut parts, _) = resp.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
+
+    fn leave(&self, (request_id, uri): Self::Ticket, mut resp: Response) -> Reply {
+        let path = uri.path();
+        let pending = resp
+            .extensions_mut()
+            .remove::<Pending>()
+            .or_else(|| bare_router_problem(&resp, path));
+        let Some(Pending { mut problem, cause }) = pending else {
+            return Reply::Now(resp);
+        };
+        let request_id = request_id.and_then(|v| v.to_str().ok().map(str::to_owned));
+        if let Some(cause) = cause {
+            tracing::error!(request.id = request_id.as_deref().unwrap_or("-"), http.path = %path, error = %cause, "request failed");
+        }
+        problem.request_id = request_id;
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let (mut parts, _) = resp.into_parts();
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        parts.headers.remove(header::CONTENT_LENGTH);
+        Reply::Now(Response::from_parts(parts, Body::from(body)))
+    }
 }
 
 fn bare_router_problem(resp: &Response, path: &str) -> Option<Pending> {

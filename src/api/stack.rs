@@ -24,20 +24,23 @@
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, Request, header};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, header};
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::AppState;
-use super::problem::{pending, render};
+use super::problem::{Render, pending};
+use crate::governance::gate::GateLayer;
 use crate::governance::layers;
 use crate::policy::Cors;
 use crate::problem::{self as registry, Problem};
@@ -47,9 +50,9 @@ pub fn govern(router: Router, state: &AppState) -> Router {
     let gov = state.governance.clone();
     router.layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(from_fn(layers::trace_context))
+            .layer(GateLayer(layers::TraceContext))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|req: &Request<_>| {
@@ -61,25 +64,27 @@ pub fn govern(router: Router, state: &AppState) -> Router {
                     // Failures are logged once, by the problem renderer.
                     .on_failure(()),
             )
-            .layer(from_fn(layers::security_headers))
+            .layer(GateLayer(layers::SecurityHeaders))
             .option_layer(cors(&gov.policies.limits.cors))
-            .layer(from_fn(render))
+            .layer(GateLayer(Render))
+            // The panic guard boxes the body its own way; the gates above want axum's.
+            .map_response(|resp: Response<_>| resp.map(Body::new))
             .layer(CatchPanicLayer::custom(|_| {
                 let p = Problem::new(registry::INTERNAL, "an internal error occurred; quote the request id");
                 pending(p, Some("handler panicked".into()))
             }))
-            .layer(from_fn_with_state(gov.clone(), layers::versioning))
-            .layer(from_fn_with_state(gov.clone(), layers::shed))
+            .layer(GateLayer(layers::Versioning(gov.clone())))
+            .layer(GateLayer(layers::Shed(gov.clone())))
             .layer(HandleErrorLayer::new(move |_: tower::BoxError| async move {
                 let detail = format!("no answer within {} ms; retry later", timeout.as_millis());
                 pending(Problem::new(registry::TIMEOUT, detail), None)
             }))
             .timeout(timeout)
             .layer(DefaultBodyLimit::max(state.body_limits.max_bytes))
-            .layer(from_fn_with_state(gov.clone(), layers::authenticate))
-            .layer(from_fn_with_state(gov.clone(), layers::authorize))
-            .layer(from_fn_with_state(gov.clone(), layers::rate_limit))
-            .layer(from_fn_with_state(gov, layers::audit)),
+            .layer(GateLayer(layers::Authenticate(gov.clone())))
+            .layer(GateLayer(layers::Authorize(gov.clone())))
+            .layer(GateLayer(layers::RateLimit(gov.clone())))
+            .layer(GateLayer(layers::Audit(gov))),
     )
 }
 
@@ -117,4 +122,27 @@ fn cors(policy: &Cors) -> Option<CorsLayer> {
             .allow_credentials(policy.allow_credentials)
             .max_age(Duration::from_secs(600)),
     )
+}
+
+/// A random, UUID-shaped request id from the thread's CSPRNG: unguessable like a v4 UUID
+/// without a system call per request.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let n: u128 = rand::random();
+        let (a, b, c, d, e) = (
+            (n >> 96) as u32,
+            (n >> 80) as u16,
+            (n >> 64) as u16 & 0x0fff,
+            (n >> 48) as u16,
+            n as u64 & 0xffff_ffff_ffff,
+        );
+        let id = format!(
+            "{a:08x}-{b:04x}-4{c:03x}-{:04x}-{e:012x}",
+            (d & 0x3fff) | 0x8000
+        );
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }

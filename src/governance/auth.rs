@@ -64,18 +64,33 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
-        let credential = credential(headers).ok_or(AuthError::Missing)?;
-        if looks_like_jwt(credential) {
-            return self.verify_jwt(credential).await;
+        match self.without_waiting(headers) {
+            Some(decided) => decided,
+            None => {
+                self.verify_jwt(credential(headers).unwrap_or_default())
+                    .await
+            }
         }
-        let client = self
-            .policies
-            .client_by_api_key(credential)
-            .ok_or(AuthError::UnknownKey)?;
-        Ok(Principal {
-            client: client.clone(),
-            subject: client.id.clone(),
-        })
+    }
+
+    /// The decision when it needs no waiting: a missing credential or an API key. `None`
+    /// for a JWT, whose issuer's keys may have to be fetched first.
+    pub fn without_waiting(&self, headers: &HeaderMap) -> Option<Result<Principal, AuthError>> {
+        let Some(credential) = credential(headers) else {
+            return Some(Err(AuthError::Missing));
+        };
+        if looks_like_jwt(credential) {
+            return None;
+        }
+        Some(
+            self.policies
+                .client_by_api_key(credential)
+                .map(|client| Principal {
+                    client: client.clone(),
+                    subject: client.id.clone(),
+                })
+                .ok_or(AuthError::UnknownKey),
+        )
     }
 
     async fn verify_jwt(&self, token: &str) -> Result<Principal, AuthError> {

@@ -1,18 +1,23 @@
-//! The governance layers as middleware functions over shared state. Each one refuses a
-//! call with a problem (rendered by the error boundary) and records the refusal in the
-//! audit chain.
+//! The governance layers, each a [`Gate`] over shared state: most decide without
+//! waiting. Each one refuses a call with a problem (rendered by the error boundary) and
+//! records the refusal in the audit chain before answering.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::auth::AuthError;
+use super::gate::{Entry, Gate, Reply};
+use super::ratelimit::{LimiterUnavailable, RateDecision};
+use super::shedding::Admission;
 use super::{Governance, Principal};
 use crate::api::problem::pending;
 use crate::domain::audit::AuditEntry;
@@ -34,31 +39,40 @@ pub fn is_open(path: &str) -> bool {
 
 /// Resolves the route policy; adds `Deprecation`, `Sunset` and `Link`; answers 410 after
 /// the sunset date.
-pub async fn versioning(
-    State(gov): State<Arc<Governance>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let Some(route) = gov
-        .policies
-        .route(req.method().as_str(), req.uri().path())
-        .cloned()
-    else {
-        return next.run(req).await;
-    };
-    let route = Arc::new(route);
-    let mut resp = if Policies::is_sunset(&route, now()) {
-        let p = Problem::new(
-            problem::GONE,
-            format!("{} {} was retired", route.method, route.path),
-        );
-        pending(p, None)
-    } else {
+#[derive(Clone)]
+pub struct Versioning(pub Arc<Governance>);
+
+impl Gate for Versioning {
+    type Ticket = Option<Arc<RoutePolicy>>;
+
+    fn enter(&self, req: &mut Request) -> Entry<Self::Ticket> {
+        let Some(route) = self
+            .0
+            .policies
+            .route(req.method().as_str(), req.uri().path())
+            .cloned()
+        else {
+            return Entry::Pass(None);
+        };
+        if Policies::is_sunset(&route, now()) {
+            let p = Problem::new(
+                problem::GONE,
+                format!("{} {} was retired", route.method, route.path),
+            );
+            let mut resp = pending(p, None);
+            deprecation_headers(resp.headers_mut(), &route);
+            return Entry::Answer(Reply::Now(resp));
+        }
         req.extensions_mut().insert(RouteMatch(route.clone()));
-        next.run(req).await
-    };
-    deprecation_headers(resp.headers_mut(), &route);
-    resp
+        Entry::Pass(Some(route))
+    }
+
+    fn leave(&self, route: Self::Ticket, mut resp: Response) -> Reply {
+        if let Some(route) = route {
+            deprecation_headers(resp.headers_mut(), &route);
+        }
+        Reply::Now(resp)
+    }
 }
 
 fn deprecation_headers(headers: &mut HeaderMap, route: &RoutePolicy) {
@@ -91,186 +105,279 @@ fn http_date(t: OffsetDateTime) -> String {
 }
 
 /// Sheds by the route's priority class when too much is in flight: 503 with
-/// `Retry-After`, background work first and critical work last.
-pub async fn shed(State(gov): State<Arc<Governance>>, req: Request, next: Next) -> Response {
-    let priority = req
-        .extensions()
-        .get::<RouteMatch>()
-        .map_or(Priority::Standard, |r| r.0.priority);
-    let Some(_slot) = gov.shedder.admit(priority).await else {
-        tracing::warn!(http.path = %req.uri().path(), priority = ?priority, in_flight = gov.shedder.in_flight(), "request shed");
-        let p = Problem::new(problem::SHED, "the gateway is overloaded; retry shortly")
-            .with("priority", priority);
-        let mut resp = pending(p, None);
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(1));
-        return resp;
-    };
-    next.run(req).await
+/// `Retry-After`, background work first and critical work last. The slot is held until
+/// the answer leaves.
+#[derive(Clone)]
+pub struct Shed(pub Arc<Governance>);
+
+impl Gate for Shed {
+    type Ticket = OwnedSemaphorePermit;
+
+    fn enter(&self, req: &mut Request) -> Entry<Self::Ticket> {
+        let priority = req
+            .extensions()
+            .get::<RouteMatch>()
+            .map_or(Priority::Standard, |r| r.0.priority);
+        let shed = move |gov: &Governance, path: &str| {
+            tracing::warn!(http.path = %path, priority = ?priority, in_flight = gov.shedder.in_flight(), "request shed");
+            let p = Problem::new(problem::SHED, "the gateway is overloaded; retry shortly")
+                .with("priority", priority);
+            let mut resp = pending(p, None);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            resp
+        };
+        match self.0.shedder.try_admit(priority) {
+            Admission::Now(slot) => Entry::Pass(slot),
+            Admission::Shed => Entry::Answer(Reply::Now(shed(&self.0, req.uri().path()))),
+            Admission::Queue(wait) => {
+                let gov = self.0.clone();
+                let queued = gov.shedder.queue_for(wait);
+                let req = std::mem::take(req);
+                Entry::Wait(Box::pin(async move {
+                    match queued.await {
+                        Some(slot) => Ok((req, slot)),
+                        None => Err(shed(&gov, req.uri().path())),
+                    }
+                }))
+            }
+        }
+    }
 }
 
 /// API keys and JWTs. A missing or bad credential is 401 with `WWW-Authenticate`.
-pub async fn authenticate(
-    State(gov): State<Arc<Governance>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    if is_open(req.uri().path()) {
-        return next.run(req).await;
-    }
-    match gov.auth.authenticate(req.headers()).await {
-        Ok(principal) => {
-            req.extensions_mut().insert(principal);
-            next.run(req).await
+#[derive(Clone)]
+pub struct Authenticate(pub Arc<Governance>);
+
+impl Gate for Authenticate {
+    type Ticket = ();
+
+    fn enter(&self, req: &mut Request) -> Entry<()> {
+        if is_open(req.uri().path()) {
+            return Entry::Pass(());
         }
-        Err(e) => {
-            let challenge = match e {
-                super::auth::AuthError::Missing => "Bearer realm=\"stockade\"".to_owned(),
-                _ => format!(
-                    "Bearer realm=\"stockade\", error=\"invalid_token\", error_description=\"{e}\""
-                ),
-            };
-            tracing::info!(request.id = request_id(req.headers()), http.path = %req.uri().path(), reason = %e, "authentication refused");
-            let entry = entry_for(&req, None);
-            let mut resp = deny(
-                &gov,
-                entry,
-                Problem::new(problem::UNAUTHENTICATED, e.to_string()),
-            )
-            .await;
-            if let Ok(v) = HeaderValue::from_str(&challenge) {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        match self.0.auth.without_waiting(req.headers()) {
+            Some(Ok(principal)) => {
+                req.extensions_mut().insert(principal);
+                Entry::Pass(())
             }
-            resp
+            Some(Err(e)) => Entry::Answer(unauthenticated(self.0.clone(), req, &e)),
+            None => {
+                let gov = self.0.clone();
+                let mut req = std::mem::take(req);
+                Entry::Wait(Box::pin(async move {
+                    match gov.auth.authenticate(req.headers()).await {
+                        Ok(principal) => {
+                            req.extensions_mut().insert(principal);
+                            Ok((req, ()))
+                        }
+                        Err(e) => Err(unauthenticated(gov, &req, &e).resolve().await),
+                    }
+                }))
+            }
         }
     }
 }
 
-/// The route's scope from policy; 403 when the client lacks it.
-pub async fn authorize(State(gov): State<Arc<Governance>>, req: Request, next: Next) -> Response {
-    let (Some(principal), Some(RouteMatch(route))) = (
-        req.extensions().get::<Principal>(),
-        req.extensions().get::<RouteMatch>(),
-    ) else {
-        return next.run(req).await;
+fn unauthenticated(gov: Arc<Governance>, req: &Request, e: &AuthError) -> Reply {
+    let challenge = match e {
+        AuthError::Missing => "Bearer realm=\"stockade\"".to_owned(),
+        _ => {
+            format!("Bearer realm=\"stockade\", error=\"invalid_token\", error_description=\"{e}\"")
+        }
     };
-    if let Some(scope) = &route.scope
-        && !principal.client.has_scope(scope)
-    {
-        let p = Problem::new(
-            problem::INSUFFICIENT_SCOPE,
-            format!("this route needs the `{scope}` scope"),
-        )
-        .with("scope", scope);
-        let entry = entry_for(&req, Some(principal));
-        return deny(&gov, entry, p).await;
+    tracing::info!(request.id = request_id(req.headers()), http.path = %req.uri().path(), reason = %e, "authentication refused");
+    let p = Problem::new(problem::UNAUTHENTICATED, e.to_string());
+    let mut headers = Vec::new();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        headers.push((header::WWW_AUTHENTICATE, v));
     }
-    next.run(req).await
+    deny(gov, entry_for(req, None), p, headers)
+}
+
+/// The route's scope from policy; 403 when the client lacks it.
+#[derive(Clone)]
+pub struct Authorize(pub Arc<Governance>);
+
+impl Gate for Authorize {
+    type Ticket = ();
+
+    fn enter(&self, req: &mut Request) -> Entry<()> {
+        let (Some(principal), Some(RouteMatch(route))) = (
+            req.extensions().get::<Principal>(),
+            req.extensions().get::<RouteMatch>(),
+        ) else {
+            return Entry::Pass(());
+        };
+        match &route.scope {
+            Some(scope) if !principal.client.has_scope(scope) => {
+                let p = Problem::new(
+                    problem::INSUFFICIENT_SCOPE,
+                    format!("this route needs the `{scope}` scope"),
+                )
+                .with("scope", scope);
+                let entry = entry_for(req, Some(principal));
+                Entry::Answer(deny(self.0.clone(), entry, p, Vec::new()))
+            }
+            _ => Entry::Pass(()),
+        }
+    }
 }
 
 /// Per-client GCRA from the client's tier: headers on every limited answer, 429 with
 /// `Retry-After` when exceeded.
-pub async fn rate_limit(State(gov): State<Arc<Governance>>, req: Request, next: Next) -> Response {
-    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
-        return next.run(req).await;
-    };
-    let tier_name = &principal.client.rate_tier;
-    let Some(tier) = gov.policies.tier(tier_name).copied() else {
-        return next.run(req).await;
-    };
-    let decision = match gov
-        .limiter
-        .check(&principal.client.id, tier_name, tier)
-        .await
-    {
-        Ok(d) => d,
+#[derive(Clone)]
+pub struct RateLimit(pub Arc<Governance>);
+
+impl Gate for RateLimit {
+    /// The decision's headers, for the answer.
+    type Ticket = Option<RateDecision>;
+
+    fn enter(&self, req: &mut Request) -> Entry<Self::Ticket> {
+        let Some(principal) = req.extensions().get::<Principal>() else {
+            return Entry::Pass(None);
+        };
+        let client = &principal.client;
+        let Some(tier) = self.0.policies.tier(&client.rate_tier).copied() else {
+            return Entry::Pass(None);
+        };
+        if let Some(decided) = self
+            .0
+            .limiter
+            .check_now(&client.id, &client.rate_tier, tier)
+        {
+            return admit(&self.0, req, decided);
+        }
+        let gov = self.0.clone();
+        let req = std::mem::take(req);
+        Entry::Wait(Box::pin(async move {
+            let client = req
+                .extensions()
+                .get::<Principal>()
+                .map(|p| p.client.clone())
+                .expect("a principal was found above");
+            let decided = gov.limiter.check(&client.id, &client.rate_tier, tier).await;
+            match admit(&gov, &req, decided) {
+                Entry::Pass(ticket) => Ok((req, ticket)),
+                Entry::Answer(reply) => Err(reply.resolve().await),
+                Entry::Wait(_) => unreachable!("a decision is never deferred twice"),
+            }
+        }))
+    }
+
+    fn leave(&self, decision: Self::Ticket, mut resp: Response) -> Reply {
+        if let Some(decision) = decision {
+            for (name, value) in decision.headers() {
+                resp.headers_mut().insert(name, value);
+            }
+        }
+        Reply::Now(resp)
+    }
+}
+
+fn admit(
+    gov: &Arc<Governance>,
+    req: &Request,
+    decided: Result<RateDecision, LimiterUnavailable>,
+) -> Entry<Option<RateDecision>> {
+    let principal = req.extensions().get::<Principal>();
+    let decision = match decided {
+        Ok(decision) if decision.allowed => return Entry::Pass(Some(decision)),
+        Ok(decision) => decision,
         Err(e) => {
-            let route = req.extensions().get::<RouteMatch>().map(|r| r.0.clone());
-            if route.is_some_and(|r| r.on_limiter_failure == FailureMode::Closed) {
+            let route = req.extensions().get::<RouteMatch>();
+            if route.is_some_and(|r| r.0.on_limiter_failure == FailureMode::Closed) {
                 tracing::warn!(error = %e, "rate limiter unavailable; refusing a fail-closed route");
-                let entry = entry_for(&req, Some(&principal));
-                let mut resp = deny(
-                    &gov,
-                    entry,
-                    Problem::new(problem::LIMITER_UNAVAILABLE, "retry shortly"),
-                )
-                .await;
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
-                return resp;
+                let p = Problem::new(problem::LIMITER_UNAVAILABLE, "retry shortly");
+                let retry = vec![(header::RETRY_AFTER, HeaderValue::from(1))];
+                return Entry::Answer(deny(gov.clone(), entry_for(req, principal), p, retry));
             }
             tracing::warn!(error = %e, "rate limiter unavailable; letting a fail-open route through");
-            return next.run(req).await;
+            return Entry::Pass(None);
         }
     };
-    let mut resp = if decision.allowed {
-        next.run(req).await
-    } else {
-        let wait = decision
-            .retry_after
-            .unwrap_or_default()
-            .as_secs_f64()
-            .ceil()
-            .max(1.0) as u64;
-        let p = Problem::new(
-            problem::RATE_LIMITED,
-            format!(
-                "tier `{tier_name}` allows {} requests per {} s",
-                tier.requests, tier.per_seconds
-            ),
-        )
-        .with("retry_after_seconds", wait);
-        let entry = entry_for(&req, Some(&principal));
-        let mut resp = deny(&gov, entry, p).await;
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        resp
-    };
-    for (name, value) in decision.headers() {
-        resp.headers_mut().insert(name, value);
-    }
-    resp
+    let wait = decision
+        .retry_after
+        .unwrap_or_default()
+        .as_secs_f64()
+        .ceil()
+        .max(1.0) as u64;
+    let p = Problem::new(
+        problem::RATE_LIMITED,
+        format!(
+            "tier `{}` allows {} requests per {} s",
+            decision.policy, decision.quota, decision.window_seconds
+        ),
+    )
+    .with("retry_after_seconds", wait);
+    let mut headers: Vec<_> = decision.headers().into();
+    headers.push((header::RETRY_AFTER, HeaderValue::from(wait)));
+    Entry::Answer(deny(gov.clone(), entry_for(req, principal), p, headers))
 }
 
 /// Appends mutations, admin calls and refusals to the audit chain, with a hash of the
-/// body (never the body) and the idempotency key.
-pub async fn audit(State(gov): State<Arc<Governance>>, req: Request, next: Next) -> Response {
-    let mutation = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let route = req.extensions().get::<RouteMatch>().map(|r| r.0.clone());
-    let admin = route
-        .as_ref()
-        .is_some_and(|r| r.scope.as_deref() == Some("admin"));
-    let mut entry = entry_for(&req, req.extensions().get::<Principal>());
-    let req = if mutation {
-        let (parts, body) = req.into_parts();
-        match axum::body::to_bytes(body, gov.policies.limits.body.max_bytes).await {
-            Ok(bytes) => {
-                entry.body_sha256 =
-                    (!bytes.is_empty()).then(|| hex::encode(Sha256::digest(&bytes)));
-                Request::from_parts(parts, Body::from(bytes))
-            }
-            Err(_) => {
-                let limit = gov.policies.limits.body.max_bytes;
-                let p = Problem::new(
-                    problem::PAYLOAD_TOO_LARGE,
-                    format!("the body is larger than {limit} bytes"),
-                )
-                .with("limit_bytes", limit);
-                entry.status = p.status;
-                gov.auditor.record(entry).await;
-                return pending(p, None);
-            }
+/// body (never the body) and the idempotency key. The entry is committed before the
+/// answer leaves.
+#[derive(Clone)]
+pub struct Audit(pub Arc<Governance>);
+
+pub enum AuditTicket {
+    /// A read: recorded only if something inside refuses it (403 on a channel).
+    Read(Seen),
+    /// Recorded whatever the answer.
+    Always(AuditEntry),
+}
+
+impl Gate for Audit {
+    type Ticket = AuditTicket;
+
+    fn enter(&self, req: &mut Request) -> Entry<AuditTicket> {
+        let mutation = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        let admin = req
+            .extensions()
+            .get::<RouteMatch>()
+            .is_some_and(|r| r.0.scope.as_deref() == Some("admin"));
+        let principal = req.extensions().get::<Principal>();
+        if !mutation {
+            let seen = Seen::of(req, principal);
+            return Entry::Pass(if admin {
+                AuditTicket::Always(seen.entry())
+            } else {
+                AuditTicket::Read(seen)
+            });
         }
-    } else {
-        req
-    };
-    let resp = next.run(req).await;
-    entry.status = resp.status().as_u16();
-    let refused = matches!(
-        resp.status(),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
-    );
-    if mutation || admin || refused {
+        // The body is read whole to hash it, then handed on.
+        let mut entry = entry_for(req, principal);
+        let gov = self.0.clone();
+        let (parts, body) = std::mem::take(req).into_parts();
+        Entry::Wait(Box::pin(async move {
+            let limit = gov.policies.limits.body.max_bytes;
+            match axum::body::to_bytes(body, limit).await {
+                Ok(bytes) => {
+                    entry.body_sha256 =
+                        (!bytes.is_empty()).then(|| hex::encode(Sha256::digest(&bytes)));
+                    let req = Request::from_parts(parts, Body::from(bytes));
+                    Ok((req, AuditTicket::Always(entry)))
+                }
+                Err(_) => {
+                    let p = Problem::new(
+                        problem::PAYLOAD_TOO_LARGE,
+                        format!("the body is larger than {limit} bytes"),
+                    )
+                    .with("limit_bytes", limit);
+                    Err(deny(gov, entry, p, Vec::new()).resolve().await)
+                }
+            }
+        }))
+    }
+
+    fn leave(&self, ticket: AuditTicket, resp: Response) -> Reply {
+        let mut entry = match ticket {
+            AuditTicket::Read(_) if !refused(resp.status()) => return Reply::Now(resp),
+            AuditTicket::Read(seen) => seen.entry(),
+            AuditTicket::Always(entry) => entry,
+        };
+        entry.status = resp.status().as_u16();
         if let Some(created) = resp
             .headers()
             .get(header::LOCATION)
@@ -278,39 +385,83 @@ pub async fn audit(State(gov): State<Arc<Governance>>, req: Request, next: Next)
         {
             entry.resource_id = created.rsplit('/').next().map(str::to_owned);
         }
-        gov.auditor.record(entry).await;
+        let gov = self.0.clone();
+        Reply::Later(Box::pin(async move {
+            gov.auditor.record(entry).await;
+            resp
+        }))
     }
-    resp
 }
 
-/// Records a refusal and answers it. The entry is built before any await: a request body
-/// is not `Sync`, so no reference to the request may be held across one.
-async fn deny(gov: &Governance, mut entry: AuditEntry, p: Problem) -> Response {
+fn refused(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+    )
+}
+
+/// Records a refusal in the audit chain, then answers it with `headers`.
+fn deny(
+    gov: Arc<Governance>,
+    mut entry: AuditEntry,
+    p: Problem,
+    headers: Vec<(HeaderName, HeaderValue)>,
+) -> Reply {
     entry.status = p.status;
-    gov.auditor.record(entry).await;
-    pending(p, None)
+    Reply::Later(Box::pin(async move {
+        gov.auditor.record(entry).await;
+        let mut resp = pending(p, None);
+        resp.headers_mut().extend(headers);
+        resp
+    }))
 }
 
 fn entry_for(req: &Request, principal: Option<&Principal>) -> AuditEntry {
-    let route = req.extensions().get::<RouteMatch>().map(|r| r.0.clone());
-    let path = req.uri().path();
-    AuditEntry {
-        at: now(),
-        client_id: principal.map(|p| p.client.id.clone()),
-        subject: principal.map(|p| p.subject.clone()),
-        method: req.method().to_string(),
-        route: route
-            .as_ref()
-            .map_or_else(|| path.to_owned(), |r| r.path.clone()),
-        resource_id: route.as_ref().and_then(|r| path_param(&r.path, path)),
-        status: 0,
-        request_id: request_id(req.headers()).to_owned(),
-        idempotency_key: req
-            .headers()
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body_sha256: None,
+    Seen::of(req, principal).entry()
+}
+
+/// What the audit needs to remember of a request: cheap to keep for every read, turned
+/// into an entry only for the few that are recorded.
+pub struct Seen {
+    method: Method,
+    uri: axum::http::Uri,
+    route: Option<Arc<RoutePolicy>>,
+    principal: Option<Principal>,
+    request_id: Option<HeaderValue>,
+    idempotency_key: Option<HeaderValue>,
+}
+
+impl Seen {
+    fn of(req: &Request, principal: Option<&Principal>) -> Self {
+        Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            route: req.extensions().get::<RouteMatch>().map(|r| r.0.clone()),
+            principal: principal.cloned(),
+            request_id: req.headers().get("x-request-id").cloned(),
+            idempotency_key: req.headers().get("idempotency-key").cloned(),
+        }
+    }
+
+    fn entry(&self) -> AuditEntry {
+        let path = self.uri.path();
+        let text =
+            |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
+        AuditEntry {
+            at: now(),
+            client_id: self.principal.as_ref().map(|p| p.client.id.clone()),
+            subject: self.principal.as_ref().map(|p| p.subject.clone()),
+            method: self.method.to_string(),
+            route: self
+                .route
+                .as_ref()
+                .map_or_else(|| path.to_owned(), |r| r.path.clone()),
+            resource_id: self.route.as_ref().and_then(|r| path_param(&r.path, path)),
+            status: 0,
+            request_id: text(&self.request_id).unwrap_or_else(|| "-".to_owned()),
+            idempotency_key: text(&self.idempotency_key),
+            body_sha256: None,
+        }
     }
 }
 
@@ -332,50 +483,85 @@ fn request_id(headers: &HeaderMap) -> &str {
 
 /// Security headers on every answer. The API documents never need scripts or framing;
 /// the documentation UI needs its own scripts and styles.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let docs = req.uri().path().starts_with("/docs");
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert(
-        "cross-origin-resource-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    let csp = if docs {
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
-    } else {
-        "default-src 'none'; frame-ancestors 'none'"
-    };
-    h.insert("content-security-policy", HeaderValue::from_static(csp));
-    if !docs {
-        // Answers carry customers' orders; no shared cache may keep them.
-        h.entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
+#[derive(Clone)]
+pub struct SecurityHeaders;
+
+impl<B: Send + 'static> Gate<B> for SecurityHeaders {
+    /// Whether the documentation UI is asked for.
+    type Ticket = bool;
+
+    fn enter(&self, req: &mut Request) -> Entry<bool, B> {
+        Entry::Pass(req.uri().path().starts_with("/docs"))
     }
-    resp
+
+    fn leave(&self, docs: bool, mut resp: Response<B>) -> Reply<B> {
+        // Names parsed once, not on every answer.
+        static FIXED: LazyLock<[(HeaderName, HeaderValue); 4]> = LazyLock::new(|| {
+            let h = HeaderName::from_static;
+            [
+                (
+                    h("x-content-type-options"),
+                    HeaderValue::from_static("nosniff"),
+                ),
+                (h("x-frame-options"), HeaderValue::from_static("DENY")),
+                (
+                    h("referrer-policy"),
+                    HeaderValue::from_static("no-referrer"),
+                ),
+                (
+                    h("cross-origin-resource-policy"),
+                    HeaderValue::from_static("same-origin"),
+                ),
+            ]
+        });
+        static CSP: LazyLock<HeaderName> =
+            LazyLock::new(|| HeaderName::from_static("content-security-policy"));
+        let h = resp.headers_mut();
+        for (name, value) in FIXED.iter() {
+            h.insert(name.clone(), value.clone());
+        }
+        let csp = if docs {
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+        } else {
+            "default-src 'none'; frame-ancestors 'none'"
+        };
+        h.insert(CSP.clone(), HeaderValue::from_static(csp));
+        if !docs {
+            // Answers carry customers' orders; no shared cache may keep them.
+            h.entry(header::CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+        }
+        Reply::Now(resp)
+    }
 }
 
 /// W3C trace context: a valid `traceparent` is kept and echoed; otherwise a new trace
 /// starts here, so every answer names the trace it belongs to.
-pub async fn trace_context(mut req: Request, next: Next) -> Response {
-    let incoming = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| valid_traceparent(v));
-    let traceparent = incoming.map_or_else(new_traceparent, str::to_owned);
-    if let Ok(v) = HeaderValue::from_str(&traceparent) {
-        req.headers_mut().insert("traceparent", v.clone());
-        let mut resp = next.run(req).await;
-        resp.headers_mut().insert("traceparent", v);
-        return resp;
+#[derive(Clone)]
+pub struct TraceContext;
+
+impl<B: Send + 'static> Gate<B> for TraceContext {
+    type Ticket = Option<HeaderValue>;
+
+    fn enter(&self, req: &mut Request) -> Entry<Self::Ticket, B> {
+        let incoming = req
+            .headers()
+            .get("traceparent")
+            .filter(|v| v.to_str().is_ok_and(valid_traceparent))
+            .cloned();
+        let traceparent = incoming.or_else(|| HeaderValue::from_str(&new_traceparent()).ok());
+        if let Some(v) = &traceparent {
+            req.headers_mut().insert("traceparent", v.clone());
+        }
+        Entry::Pass(traceparent)
     }
-    next.run(req).await
+
+    fn leave(&self, traceparent: Self::Ticket, mut resp: Response<B>) -> Reply<B> {
+        if let Some(v) = traceparent {
+            resp.headers_mut().insert("traceparent", v);
+        }
+        Reply::Now(resp)
+    }
 }
 
 /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero.

@@ -10,6 +10,7 @@ use crate::store::Store;
 
 pub mod audit;
 pub mod auth;
+pub mod gate;
 pub mod jwks;
 pub mod layers;
 pub mod ratelimit;

@@ -32,21 +32,32 @@ impl RateDecision {
     /// `RateLimit-Policy` and `RateLimit` as structured fields (IETF httpapi
     /// ratelimit-headers draft): `"tier";q=600;w=60` and `"tier";r=599;t=1`.
     pub fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
-        let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
+        // Built by hand: this runs on every limited answer, and `format!` costs more than
+        // the rest of the decision.
+        let field = |a: &str, x: u64, b: &str, y: u64| {
+            let (mut x_digits, mut y_digits) = (itoa::Buffer::new(), itoa::Buffer::new());
+            let mut s = String::with_capacity(self.policy.len() + 32);
+            s.push('"');
+            s.push_str(&self.policy);
+            s.push_str(a);
+            s.push_str(x_digits.format(x));
+            s.push_str(b);
+            s.push_str(y_digits.format(y));
+            HeaderValue::try_from(s).unwrap_or(HeaderValue::from_static(""))
+        };
         [
             (
                 HeaderName::from_static("ratelimit-policy"),
-                value(format!(
-                    "\"{}\";q={};w={}",
-                    self.policy, self.quota, self.window_seconds
-                )),
+                field(
+                    "\";q=",
+                    self.quota.into(),
+                    ";w=",
+                    self.window_seconds.into(),
+                ),
             ),
             (
                 HeaderName::from_static("ratelimit"),
-                value(format!(
-                    "\"{}\";r={};t={}",
-                    self.policy, self.remaining, self.reset_seconds
-                )),
+                field("\";r=", self.remaining.into(), ";t=", self.reset_seconds),
             ),
         ]
     }
@@ -66,6 +77,17 @@ pub trait RateLimiter: Send + Sync + 'static {
         tier_name: &str,
         tier: Tier,
     ) -> Result<RateDecision, LimiterUnavailable>;
+    /// The same decision when it needs no waiting (an in-process limiter); `None` when it
+    /// must ask a shared store.
+    fn check_now(
+        &self,
+        client_id: &str,
+        tier_name: &str,
+        tier: Tier,
+    ) -> Option<Result<RateDecision, LimiterUnavailable>> {
+        let _ = (client_id, tier_name, tier);
+        None
+    }
     /// Drops state of clients that have not been seen for a while, bounding memory.
     fn evict_idle(&self) {}
 }
@@ -112,6 +134,28 @@ impl RateLimiter for LocalLimiter {
         tier_name: &str,
         tier: Tier,
     ) -> Result<RateDecision, LimiterUnavailable> {
+        Ok(self.decide(client_id, tier_name, tier))
+    }
+
+    fn check_now(
+        &self,
+        client_id: &str,
+        tier_name: &str,
+        tier: Tier,
+    ) -> Option<Result<RateDecision, LimiterUnavailable>> {
+        Some(Ok(self.decide(client_id, tier_name, tier)))
+    }
+
+    fn evict_idle(&self) {
+        for limiter in self.tiers.values() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+impl LocalLimiter {
+    fn decide(&self, client_id: &str, tier_name: &str, tier: Tier) -> RateDecision {
         let mut decision = RateDecision {
             allowed: true,
             policy: tier_name.to_owned(),
@@ -122,7 +166,7 @@ impl RateLimiter for LocalLimiter {
             retry_after: None,
         };
         let Some(limiter) = self.tiers.get(tier_name) else {
-            return Ok(decision);
+            return decision;
         };
         let per_request = quota(tier).replenish_interval();
         match limiter.check_key(&client_id.to_owned()) {
@@ -139,14 +183,7 @@ impl RateLimiter for LocalLimiter {
                 decision.retry_after = Some(wait);
             }
         }
-        Ok(decision)
-    }
-
-    fn evict_idle(&self) {
-        for limiter in self.tiers.values() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
+        decision
     }
 }
 

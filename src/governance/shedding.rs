@@ -10,6 +10,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::policy::{Priority, Shedding};
 
+/// What a request's priority class gets right now.
+pub enum Admission {
+    Now(OwnedSemaphorePermit),
+    /// No slot free, but the class may wait this long for one.
+    Queue(Duration),
+    Shed,
+}
+
 pub struct Shedder {
     slots: Arc<Semaphore>,
     policy: Shedding,
@@ -43,21 +51,40 @@ impl Shedder {
 
     /// A slot for the request, held until it is answered; `None` means shed it.
     pub async fn admit(&self, p: Priority) -> Option<OwnedSemaphorePermit> {
+        match self.try_admit(p) {
+            Admission::Now(slot) => Some(slot),
+            Admission::Queue(wait) => self.queue_for(wait).await,
+            Admission::Shed => None,
+        }
+    }
+
+    /// The decision that needs no waiting.
+    pub fn try_admit(&self, p: Priority) -> Admission {
         // Critical work reserves nothing for anyone: it only ever waits.
         if p != Priority::Critical && self.slots.available_permits() <= self.reserve(p) {
-            return None;
+            return Admission::Shed;
         }
         if let Ok(slot) = self.slots.clone().try_acquire_owned() {
-            return Some(slot);
+            return Admission::Now(slot);
         }
-        let wait = self.queue(p);
-        if wait.is_zero() {
-            return None;
+        match self.queue(p) {
+            wait if wait.is_zero() => Admission::Shed,
+            wait => Admission::Queue(wait),
         }
-        tokio::time::timeout(wait, self.slots.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()
+    }
+
+    /// Waits up to `wait` for a slot to free up.
+    pub fn queue_for(
+        &self,
+        wait: Duration,
+    ) -> impl Future<Output = Option<OwnedSemaphorePermit>> + Send + 'static {
+        let slots = self.slots.clone();
+        async move {
+            tokio::time::timeout(wait, slots.acquire_owned())
+                .await
+                .ok()?
+                .ok()
+        }
     }
 
     /// Requests in flight now.

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -89,24 +90,24 @@ impl Policies {
         let auth: AuthFile = optional(dir, "auth.toml")?;
         let outbox: super::OutboxPolicy = optional(dir, "outbox.toml")?;
         let subscribers: SubscribersFile = optional(dir, "subscribers.toml")?;
-        let p = Self {
+        let mut p = Self {
             dir: dir.to_owned(),
             demo: clients.demo,
             locations: locations.location,
             channels: channels.channel,
-            clients: clients
-                .client
-                .into_iter()
-                .map(std::sync::Arc::new)
-                .collect(),
+            clients: clients.client.into_iter().map(Arc::new).collect(),
             returns,
-            routes: routes.route,
+            routes: routes.route.into_iter().map(Arc::new).collect(),
             limits,
             issuers: auth.issuer,
             outbox,
             subscribers: subscribers.subscriber,
+            eligible: Default::default(),
+            route_index: Default::default(),
+            api_keys: Vec::new(),
         };
         p.validate()?;
+        p.derive()?;
         Ok(p)
     }
 
@@ -241,7 +242,13 @@ impl Policies {
 }
 
 impl Policies {
-    fn error(&self, file: &str, entry: String, field: &str, message: String) -> PolicyError {
+    pub(super) fn error(
+        &self,
+        file: &str,
+        entry: String,
+        field: &str,
+        message: String,
+    ) -> PolicyError {
         PolicyError {
             file: self.dir.join(file),
             entry: Some(entry),

@@ -38,11 +38,16 @@ pub struct Policies {
     pub channels: Vec<Channel>,
     pub clients: Vec<Arc<Client>>,
     pub returns: ReturnPolicy,
-    pub routes: Vec<RoutePolicy>,
+    pub routes: Vec<Arc<RoutePolicy>>,
     pub limits: Limits,
     pub issuers: Vec<Issuer>,
     pub outbox: OutboxPolicy,
     pub subscribers: Vec<Subscriber>,
+    /// Channel → its eligible locations, best first.
+    eligible: std::collections::HashMap<String, Vec<(String, u32)>>,
+    route_index: routes::RouteIndex,
+    /// Every client's key hashes, decoded once: (digest, index into `clients`).
+    api_keys: Vec<([u8; 32], usize)>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -312,32 +317,52 @@ impl Policies {
         self.locations.iter().find(|l| l.code == code)
     }
 
-    /// The channel's eligible locations with their priorities, best first.
-    pub fn eligible_locations(&self, channel: &str) -> Vec<(String, u32)> {
-        let mut out: Vec<(String, u32)> = self
-            .channel(channel)
-            .map(|c| {
-                c.locations
-                    .iter()
-                    .filter_map(|l| self.location(l))
-                    .map(|l| (l.code.clone(), l.priority))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.sort_by_key(|(code, priority)| (*priority, code.clone()));
+    /// The channel's eligible locations with their priorities, best first (worked out
+    /// once, at load: every availability read and order needs it).
+    pub fn eligible_locations(&self, channel: &str) -> &[(String, u32)] {
+        self.eligible.get(channel).map_or(&[], Vec::as_slice)
+    }
+
+    fn rank_locations(&self, channel: &Channel) -> Vec<(String, u32)> {
+        let mut out: Vec<(String, u32)> = channel
+            .locations
+            .iter()
+            .filter_map(|l| self.location(l))
+            .map(|l| (l.code.clone(), l.priority))
+            .collect();
+        out.sort_by(|(a, pa), (b, pb)| pa.cmp(pb).then_with(|| a.cmp(b)));
         out
+    }
+
+    /// Derives what is worked out once from the files.
+    pub(crate) fn derive(&mut self) -> Result<(), PolicyError> {
+        self.eligible = self
+            .channels
+            .iter()
+            .map(|c| (c.name.clone(), self.rank_locations(c)))
+            .collect();
+        self.api_keys = self
+            .clients
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| c.api_key_sha256.iter().map(move |h| (h, i)))
+            .filter_map(|(h, i)| Some((<[u8; 32]>::try_from(hex::decode(h).ok()?).ok()?, i)))
+            .collect();
+        self.route_index = routes::RouteIndex::build(&self.routes).map_err(|(r, message)| {
+            let entry = format!("route \"{} {}\"", r.method, r.path);
+            self.error("routes.toml", entry, "path", message)
+        })?;
+        Ok(())
     }
 
     /// The client whose key this is. Every stored hash is compared, in constant time, so
     /// the time taken says nothing about which client or how much of a hash matched.
     pub fn client_by_api_key(&self, key: &str) -> Option<&Arc<Client>> {
-        let digest = hash_api_key(key);
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let mut found = None;
-        for client in &self.clients {
-            for stored in &client.api_key_sha256 {
-                if bool::from(stored.as_bytes().ct_eq(digest.as_bytes())) && found.is_none() {
-                    found = Some(client);
-                }
+        for (stored, client) in &self.api_keys {
+            if bool::from(stored.ct_eq(&digest)) && found.is_none() {
+                found = Some(&self.clients[*client]);
             }
         }
         found
@@ -356,8 +381,8 @@ impl Policies {
     }
 
     /// The policy of the route a request addresses, the most literal template first.
-    pub fn route(&self, method: &str, path: &str) -> Option<&RoutePolicy> {
-        routes::find(&self.routes, method, path)
+    pub fn route(&self, method: &str, path: &str) -> Option<&Arc<RoutePolicy>> {
+        self.route_index.find(method, path)
     }
 
     /// Whether a route is deprecated or past its sunset at `now`.
@@ -402,10 +427,10 @@ mod tests {
     #[test]
     fn eligible_locations_follow_channel_and_priority() {
         let p = demo();
-        let web: Vec<_> = p
+        let web: Vec<&str> = p
             .eligible_locations("web")
-            .into_iter()
-            .map(|(l, _)| l)
+            .iter()
+            .map(|(l, _)| l.as_str())
             .collect();
         assert_eq!(web, ["WH-MAIN", "3PL-EAST"]);
         assert_eq!(p.eligible_locations("b2b").len(), 1);

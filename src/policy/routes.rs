@@ -1,6 +1,9 @@
 //! Route policies: which scope a route needs, its priority class, cache TTL and
 //! deprecation, matched by path template (`/v1/orders/{id}`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 
@@ -69,40 +72,37 @@ fn date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Er
         })
 }
 
-/// The matching route with the fewest parameters, so a literal segment wins over `{id}`.
-pub(super) fn find<'a>(
-    routes: &'a [RoutePolicy],
-    method: &str,
-    path: &str,
-) -> Option<&'a RoutePolicy> {
-    // HEAD is served by the GET route.
-    let method = if method.eq_ignore_ascii_case("HEAD") {
-        "GET"
-    } else {
-        method
-    };
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    routes
-        .iter()
-        .filter(|r| r.method.eq_ignore_ascii_case(method))
-        .filter_map(|r| {
-            let template: Vec<&str> = r.path.split('/').collect();
-            if template.len() != segments.len() {
-                return None;
-            }
-            let mut params = 0;
-            for (t, s) in template.iter().zip(&segments) {
-                if t.starts_with('{') && t.ends_with('}') {
-                    if s.is_empty() {
-                        return None;
-                    }
-                    params += 1;
-                } else if t != s {
-                    return None;
-                }
-            }
-            Some((params, r))
-        })
-        .min_by_key(|(params, _)| *params)
-        .map(|(_, r)| r)
+/// Route policies by method, matched the way the router matches requests: a literal
+/// segment wins over a `{param}`, and a parameter never matches an empty segment.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RouteIndex(HashMap<String, matchit::Router<Arc<RoutePolicy>>>);
+
+impl RouteIndex {
+    /// Fails on two templates the router could not tell apart, such as
+    /// `/v1/orders/{id}` and `/v1/orders/{order}`: names the second.
+    pub(super) fn build(routes: &[Arc<RoutePolicy>]) -> Result<Self, (&RoutePolicy, String)> {
+        let mut index: HashMap<String, matchit::Router<Arc<RoutePolicy>>> = HashMap::new();
+        for r in routes {
+            index
+                .entry(r.method.clone())
+                .or_default()
+                .insert(r.path.clone(), r.clone())
+                .map_err(|e| (r.as_ref(), e.to_string()))?;
+        }
+        Ok(Self(index))
+    }
+
+    pub(super) fn find(&self, method: &str, path: &str) -> Option<&Arc<RoutePolicy>> {
+        // HEAD is served by the GET route.
+        let method = if method.eq_ignore_ascii_case("HEAD") {
+            "GET"
+        } else {
+            method
+        };
+        let path = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
+        self.0.get(method)?.at(path).ok().map(|m| m.value)
+    }
 }

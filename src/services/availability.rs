@@ -254,8 +254,8 @@ async fn compute(
     };
     let eligible: Vec<String> = policies
         .eligible_locations(channel)
-        .into_iter()
-        .map(|(l, _)| l)
+        .iter()
+        .map(|(l, _)| l.clone())
         .collect();
     let rows = store.positions(&wanted, &eligible).await?;
     let position_at = |loc: &str| rows.iter().find(|r| r.location == loc).map(|r| r.position);

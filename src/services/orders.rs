@@ -45,7 +45,7 @@ impl Services {
                 id: new_id(ids::ORDER),
                 client_id: &client.id,
                 request,
-                locations: self.policies.eligible_locations(&channel),
+                locations: self.policies.eligible_locations(&channel).to_vec(),
                 erp_system: self.erp.system(),
                 traceparent,
                 now: now(),
