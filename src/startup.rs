@@ -146,11 +146,11 @@ fn destinations(
     store: Arc<dyn Store>,
     erp: Arc<dyn adapters::ErpAdapter>,
 ) -> anyhow::Result<Vec<Arc<dyn adapters::Destination>>> {
-    let mut out: Vec<Arc<dyn adapters::Destination>> = vec![Arc::new(ErpDestination {
+    let mut out: Vec<Arc<dyn adapters::Destination>> = vec![Arc::new(ErpDestination::new(
         erp,
         store,
-        policy: policies.outbox.erp,
-    })];
+        policies.outbox.erp,
+    ))];
     let http = reqwest::Client::builder().build()?;
     for s in &policies.subscribers {
         let secret = match (&s.secret_env, &s.secret_file) {

@@ -360,6 +360,14 @@ pub struct InboundDeadLetter {
     pub error: String,
 }
 
+/// What the ERP answered for one order.
+#[derive(Debug, Clone)]
+pub struct ErpUpdate {
+    pub order_id: String,
+    pub state: ErpState,
+    pub reference: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Declares the policy's locations; existing ones keep their history.
@@ -405,12 +413,8 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         traceparent: Option<&str>,
     ) -> StoreResult<CancelOutcome>;
-    async fn set_erp_state(
-        &self,
-        id: &str,
-        state: ErpState,
-        reference: Option<&str>,
-    ) -> StoreResult<()>;
+    /// Records what the ERP answered for several orders, in one transaction.
+    async fn set_erp_states(&self, updates: &[ErpUpdate]) -> StoreResult<()>;
     async fn shipments(&self, order_id: &str) -> StoreResult<Vec<Shipment>>;
 
     async fn authorize_return(&self, cmd: AuthorizeReturn<'_>) -> StoreResult<AuthorizeOutcome>;
@@ -442,7 +446,8 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         paused: &[String],
     ) -> StoreResult<Vec<ClaimedDelivery>>;
-    async fn delivery_sent(&self, id: &str, owner: &str) -> StoreResult<()>;
+    /// Marks deliveries sent, all in one transaction.
+    async fn deliveries_sent(&self, ids: &[String], owner: &str) -> StoreResult<()>;
     async fn delivery_failed(
         &self,
         id: &str,

@@ -24,6 +24,9 @@ pub enum Kind {
     Mixed,
     /// Single SKUs drawn from the whole catalog, so the cache rarely helps.
     Uncached,
+    /// The whole catalog in pages of 100 SKUs, one page after another: what a channel's
+    /// full stock sync reads, and how a long-running gateway has touched every SKU.
+    Sweep,
 }
 
 pub struct Request {
@@ -116,6 +119,7 @@ struct Checkout(Arc<str>);
 struct Events(Arc<str>);
 struct Mixed(Arc<str>, Arc<str>);
 struct Uncached(Arc<str>, u64);
+struct Sweep(Arc<str>, u64);
 
 impl Scenario for Availability {
     fn name(&self) -> &'static str {
@@ -235,6 +239,19 @@ impl Scenario for Uncached {
     }
 }
 
+impl Scenario for Sweep {
+    fn name(&self) -> &'static str {
+        "sweep"
+    }
+    fn request(&self, n: u64, _: &mut SmallRng) -> Request {
+        let first = (n * 100) % self.1;
+        let skus: Vec<String> = (first..(first + 100).min(self.1))
+            .map(|i| format!("sku=CAT-{i:07}"))
+            .collect();
+        get(format!("/v1/availability?{}", skus.join("&")), &self.0)
+    }
+}
+
 pub fn build(kind: Kind, key: &str, catalog: u64) -> Arc<dyn Scenario> {
     let key: Arc<str> = Arc::from(format!("Bearer {key}"));
     match kind {
@@ -245,5 +262,6 @@ pub fn build(kind: Kind, key: &str, catalog: u64) -> Arc<dyn Scenario> {
         Kind::Events => Arc::new(Events(key)),
         Kind::Mixed => Arc::new(Mixed(key, Arc::from("Bearer stockade-demo-admin-key"))),
         Kind::Uncached => Arc::new(Uncached(key, catalog.max(1))),
+        Kind::Sweep => Arc::new(Sweep(key, catalog.max(1))),
     }
 }

@@ -11,12 +11,54 @@ use crate::adapters::{AdapterError, Destination, ErpAdapter};
 use crate::domain::order::ErpState;
 use crate::domain::outbound::{Envelope, EventKind};
 use crate::policy::DestinationPolicy;
-use crate::store::Store;
+use crate::store::{ErpUpdate, Store};
+
+use super::group::GroupCommit;
 
 pub struct ErpDestination {
-    pub erp: Arc<dyn ErpAdapter>,
-    pub store: Arc<dyn Store>,
-    pub policy: DestinationPolicy,
+    erp: Arc<dyn ErpAdapter>,
+    store: Arc<dyn Store>,
+    policy: DestinationPolicy,
+    /// What the ERP answered, recorded together with other orders' answers.
+    answers: Arc<GroupCommit<ErpUpdate>>,
+}
+
+impl ErpDestination {
+    pub fn new(erp: Arc<dyn ErpAdapter>, store: Arc<dyn Store>, policy: DestinationPolicy) -> Self {
+        let writer = store.clone();
+        let answers = GroupCommit::new(move |updates: Vec<ErpUpdate>| {
+            let store = writer.clone();
+            Box::pin(async move {
+                store
+                    .set_erp_states(&updates)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+        Self {
+            erp,
+            store,
+            policy,
+            answers,
+        }
+    }
+
+    async fn record(
+        &self,
+        order_id: &str,
+        state: ErpState,
+        reference: Option<String>,
+    ) -> Result<(), AdapterError> {
+        let update = ErpUpdate {
+            order_id: order_id.to_owned(),
+            state,
+            reference,
+        };
+        self.answers
+            .write(update)
+            .await
+            .map_err(AdapterError::Transient)
+    }
 }
 
 fn id_of<'a>(event: &'a Envelope, field: &str) -> Result<&'a str, AdapterError> {
@@ -63,18 +105,13 @@ impl Destination for ErpDestination {
                     order.ok_or_else(|| AdapterError::Permanent(format!("order {id} is gone")))?;
                 match self.erp.submit_order(&order).await {
                     Ok(reference) => {
-                        self.store
-                            .set_erp_state(id, ErpState::Acknowledged, Some(&reference.0))
-                            .await
-                            .map_err(transient)?;
+                        self.record(id, ErpState::Acknowledged, Some(reference.0.clone()))
+                            .await?;
                         tracing::info!(order.id = id, erp.system = self.erp.system(), erp.reference = %reference.0, "order submitted to erp");
                         Ok(())
                     }
                     Err(AdapterError::Permanent(why)) => {
-                        self.store
-                            .set_erp_state(id, ErpState::Rejected, None)
-                            .await
-                            .map_err(transient)?;
+                        self.record(id, ErpState::Rejected, None).await?;
                         Err(AdapterError::Permanent(why))
                     }
                     Err(e) => Err(e),

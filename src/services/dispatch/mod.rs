@@ -24,8 +24,13 @@ use crate::store::{ClaimedDelivery, Failure, Store};
 
 mod breaker;
 pub mod erp;
+mod group;
 
 pub use breaker::{Breaker, BreakerState};
+use group::GroupCommit;
+
+/// How long the dispatcher lets events gather before a pass.
+const GATHER: Duration = Duration::from_millis(5);
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -38,6 +43,8 @@ pub struct Dispatcher {
     routes: HashMap<String, Vec<String>>,
     /// Deliveries claimed and not yet settled, per destination.
     in_flight: HashMap<String, AtomicUsize>,
+    /// Deliveries marked sent together, a commit for many under load.
+    sent: Arc<GroupCommit<String>>,
     wake: Arc<Notify>,
 }
 
@@ -81,7 +88,21 @@ impl Dispatcher {
             .iter()
             .map(|d| (d.name().to_owned(), AtomicUsize::new(0)))
             .collect();
+        let owner = crate::domain::ids::new_id("inst");
         Self {
+            sent: {
+                let store = store.clone();
+                let owner = owner.clone();
+                GroupCommit::new(move |ids: Vec<String>| {
+                    let (store, owner) = (store.clone(), owner.clone());
+                    Box::pin(async move {
+                        store
+                            .deliveries_sent(&ids, &owner)
+                            .await
+                            .map_err(|e| e.to_string())
+                    })
+                })
+            },
             store,
             routes,
             in_flight,
@@ -91,7 +112,7 @@ impl Dispatcher {
                 .collect(),
             breakers: Mutex::new(breakers),
             policy,
-            owner: crate::domain::ids::new_id("inst"),
+            owner,
             wake,
         }
     }
@@ -140,6 +161,10 @@ impl Dispatcher {
                         () = tokio::time::sleep(tick) => {}
                     }
                 }
+                // A short pause lets the events of concurrent requests gather, so that one
+                // pass routes and claims them together: under load a few transactions
+                // carry many events instead of each event taking the writer on its own.
+                tokio::time::sleep(GATHER).await;
             }
         })
     }
@@ -265,7 +290,7 @@ impl Dispatcher {
             .get(&d.destination)
             .map_or(1, |dest| dest.max_attempts());
         let result = match outcome {
-            Ok(()) => self.store.delivery_sent(&d.id, &self.owner).await,
+            Ok(()) => self.sent.write(d.id.clone()).await,
             Err(e) => {
                 let attempt = d.attempts + 1;
                 let failure = match &e {
@@ -288,6 +313,7 @@ impl Dispatcher {
                 self.store
                     .delivery_failed(&d.id, &self.owner, &e.to_string(), failure)
                     .await
+                    .map_err(|e| e.to_string())
             }
         };
         if let Err(e) = result {

@@ -14,7 +14,7 @@ use crate::domain::order::{
 use crate::domain::outbound::EventKind;
 use crate::domain::quantity::{Delta, MovementKind};
 use crate::domain::shipment::{Milestone, Shipment, ShipmentLine, ShipmentStatus};
-use crate::store::{AcceptOrder, AcceptOutcome, CancelOutcome, StoreResult};
+use crate::store::{AcceptOrder, AcceptOutcome, CancelOutcome, ErpUpdate, StoreResult};
 
 pub(crate) async fn accept(
     tx: &mut Tx,
@@ -383,25 +383,25 @@ pub(crate) async fn cancel(
     Ok(CancelOutcome::Cancelled(order))
 }
 
-pub(crate) async fn set_erp_state(
+pub(crate) async fn set_erp_states(
     tx: &mut Tx,
-    id: &str,
-    state: ErpState,
-    reference: Option<&str>,
+    updates: &[ErpUpdate],
     at: i64,
 ) -> StoreResult<()> {
-    // An acknowledged order moves from accepted to submitted; later statuses stay.
-    sqlx::query(
-        "UPDATE orders SET erp_state = $2, erp_reference = COALESCE($3, erp_reference), \
-         status = CASE WHEN status = 'accepted' AND $2 = 'acknowledged' THEN 'submitted' ELSE status END, \
-         updated_at = $4 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(state.as_str())
-    .bind(reference)
-    .bind(at)
-    .execute(conn(tx))
-    .await?;
+    for u in updates {
+        // An acknowledged order moves from accepted to submitted; later statuses stay.
+        sqlx::query(
+            "UPDATE orders SET erp_state = $2, erp_reference = COALESCE($3, erp_reference), \
+             status = CASE WHEN status = 'accepted' AND $2 = 'acknowledged' THEN 'submitted' ELSE status END, \
+             updated_at = $4 WHERE id = $1",
+        )
+        .bind(&u.order_id)
+        .bind(u.state.as_str())
+        .bind(u.reference.as_deref())
+        .bind(at)
+        .execute(conn(tx))
+        .await?;
+    }
     Ok(())
 }
 

@@ -205,24 +205,26 @@ async fn envelope(c: &mut AnyConnection, event_id: &str) -> StoreResult<Option<E
     }))
 }
 
-pub(crate) async fn sent(c: &mut AnyConnection, id: &str, owner: &str) -> StoreResult<()> {
+pub(crate) async fn sent(c: &mut AnyConnection, ids: &[String], owner: &str) -> StoreResult<()> {
     let now = micros(OffsetDateTime::now_utc());
-    let done = sqlx::query(
-        "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, lease_owner = NULL, lease_until = 0, \
-         last_error = NULL, updated_at = $3 WHERE id = $1 AND lease_owner = $2",
-    )
-    .bind(id)
-    .bind(owner)
-    .bind(now)
-    .execute(&mut *c)
-    .await?;
-    if done.rows_affected() == 0 {
-        // The lease ran out and another instance took the delivery: it may be delivered
-        // twice, which consumers absorb by the event id.
-        tracing::warn!(
-            delivery.id = id,
-            "delivery settled after its lease was taken over"
-        );
+    for id in ids {
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, lease_owner = NULL, lease_until = 0, \
+             last_error = NULL, updated_at = $3 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+        if done.rows_affected() == 0 {
+            // The lease ran out and another instance took the delivery: it may be
+            // delivered twice, which consumers absorb by the event id.
+            tracing::warn!(
+                delivery.id = id.as_str(),
+                "delivery settled after its lease was taken over"
+            );
+        }
     }
     Ok(())
 }

@@ -6,11 +6,11 @@ use sqlx::Executor;
 use time::OffsetDateTime;
 
 use super::{
-    SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, returns, write_tx,
+    Dialect, SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, returns, write_tx,
 };
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
-use crate::domain::order::{ErpState, Order};
+use crate::domain::order::Order;
 use crate::domain::shipment::Shipment;
 use crate::store::*;
 
@@ -65,11 +65,19 @@ impl Store for SqlStore {
         source: &str,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> StoreResult<ImportSummary> {
-        write_tx!(
+        let summary = write_tx!(
             self,
             |tx| ledger::import(&mut tx, self.dialect, rows, source, progress).await,
             |_: &_| true
-        )
+        )?;
+        if self.dialect == Dialect::Sqlite {
+            // A large import leaves the write-ahead log as big as the data it wrote; fold
+            // it into the database now rather than on the first requests that follow.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(summary)
     }
 
     async fn skus(&self, skus: &[String]) -> StoreResult<Vec<SkuInfo>> {
@@ -140,16 +148,11 @@ impl Store for SqlStore {
         )
     }
 
-    async fn set_erp_state(
-        &self,
-        id: &str,
-        state: ErpState,
-        reference: Option<&str>,
-    ) -> StoreResult<()> {
+    async fn set_erp_states(&self, updates: &[ErpUpdate]) -> StoreResult<()> {
         let at = micros(OffsetDateTime::now_utc());
         write_tx!(
             self,
-            |tx| orders::set_erp_state(&mut tx, id, state, reference, at).await,
+            |tx| orders::set_erp_states(&mut tx, updates, at).await,
             |_: &_| true
         )
     }
@@ -237,10 +240,10 @@ impl Store for SqlStore {
         )
     }
 
-    async fn delivery_sent(&self, id: &str, owner: &str) -> StoreResult<()> {
+    async fn deliveries_sent(&self, ids: &[String], owner: &str) -> StoreResult<()> {
         write_tx!(
             self,
-            |tx| outbox::sent(&mut tx, id, owner).await,
+            |tx| outbox::sent(&mut tx, ids, owner).await,
             |_: &_| true
         )
     }
