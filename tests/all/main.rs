@@ -24,6 +24,7 @@ mod outbox;
 mod problems;
 mod race;
 mod returns;
+mod woo_fake;
 
 fn main() -> ExitCode {
     let args = libtest_mimic::Arguments::from_args();
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
         problems::register,
         race::register,
         returns::register,
+        woo_fake::register,
     ] {
         register(&mut trials, &backends);
     }
