@@ -50,6 +50,8 @@ pub enum Error {
     OrderShipped,
     #[error("{kind} `{id}` was not found")]
     NotFound { kind: &'static str, id: String },
+    #[error("the webhook's signature is not valid: {0}")]
+    WebhookSignature(&'static str),
     #[error("no order `{0}` for this caller")]
     UnknownOrder(String),
     #[error("return rule broken: {0:?}")]

@@ -35,6 +35,7 @@ registry! {
     JSON_TOO_DEEP = ("json-too-deep", 400, "JSON nested too deeply");
     INVALID_PARAMETER = ("invalid-parameter", 400, "Invalid parameter");
     UNAUTHENTICATED = ("unauthenticated", 401, "Authentication required");
+    INVALID_SIGNATURE = ("invalid-signature", 401, "Invalid signature");
     INSUFFICIENT_SCOPE = ("insufficient-scope", 403, "Insufficient scope");
     CHANNEL_NOT_ALLOWED = ("channel-not-allowed", 403, "Channel not allowed");
     NOT_FOUND = ("not-found", 404, "Not found");
@@ -163,6 +164,7 @@ impl From<&Error> for Problem {
             Error::OrderShipped => p(ORDER_SHIPPED),
             Error::NotFound { .. } => p(NOT_FOUND),
             Error::UnknownOrder(_) => p(UNKNOWN_ORDER),
+            Error::WebhookSignature(_) => p(INVALID_SIGNATURE),
             Error::ReturnRule(rule) => return_rule(rule),
             Error::ReplayRejected(_) => p(REPLAY_REJECTED),
             // Internal detail never reaches the client; the log has it, with the request id.

@@ -9,6 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::adapters;
 use crate::adapters::subscriber::Webhook;
+use crate::adapters::woocommerce::Connector;
+use crate::adapters::woocommerce::outbound::WooDestination;
 use crate::api::{self, AppState};
 use crate::cluster;
 use crate::cluster::invalidation::{self, Publisher};
@@ -88,7 +90,12 @@ pub async fn build_with_erp(
         None => adapters::from_config(&config.erp, store.clone())?,
     };
     let retention = Duration::from_secs(u64::from(config.idempotency_retention_hours) * 3600);
-    let mut services = Services::new(store.clone(), policies.clone(), erp.clone(), retention);
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()?;
+    let stores = Connector::all(&policies, &store, &http)?;
+    let mut services = Services::new(store.clone(), policies.clone(), erp.clone(), retention)
+        .with_woocommerce(stores.clone());
     let mut limiter: Option<Arc<dyn RateLimiter>> = None;
     let mut redis = None;
     if let Some(url) = &config.redis_url {
@@ -114,7 +121,11 @@ pub async fn build_with_erp(
         }
         None => None,
     };
-    let mut destinations = destinations(&policies, store.clone(), erp)?;
+    let mut destinations = destinations(&policies, store.clone(), erp, &http)?;
+    // A store without API access (the demo store before its keys are set) is told nothing.
+    for conn in stores.into_iter().filter(|c| c.has_api()) {
+        destinations.push(Arc::new(WooDestination::new(conn)));
+    }
     if let Some(nats) = &nats {
         destinations.push(Arc::new(NatsPublisher {
             nats: nats.clone(),
@@ -145,13 +156,13 @@ fn destinations(
     policies: &Policies,
     store: Arc<dyn Store>,
     erp: Arc<dyn adapters::ErpAdapter>,
+    http: &reqwest::Client,
 ) -> anyhow::Result<Vec<Arc<dyn adapters::Destination>>> {
     let mut out: Vec<Arc<dyn adapters::Destination>> = vec![Arc::new(ErpDestination::new(
         erp,
         store,
         policies.outbox.erp,
     ))];
-    let http = reqwest::Client::builder().build()?;
     for s in &policies.subscribers {
         let secret = match (&s.secret_env, &s.secret_file) {
             (Some(var), _) => std::env::var(var)
@@ -177,6 +188,7 @@ pub fn spawn_background(state: &AppState) {
     if let Some(nats) = &state.nats {
         cluster::nats::spawn_consumer(nats.clone(), state.services.clone());
     }
+    crate::services::woocommerce::spawn(&state.services);
     spawn_purges(state.services.clone(), state.dispatcher.retention());
     state.governance.spawn_upkeep();
 }
@@ -202,7 +214,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Hourly: expired idempotency keys, and delivered events past their retention.
+/// Hourly: expired idempotency keys, and delivered events and processed webhook
+/// deliveries past their retention.
 fn spawn_purges(services: Arc<Services>, retention: Duration) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
@@ -218,6 +231,13 @@ fn spawn_purges(services: Arc<Services>, retention: Duration) {
                 Ok(n) if n > 0 => tracing::info!(deliveries = n, "delivered events purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "outbox purge failed"),
+            }
+            match services.store.woo_purge_deliveries(now - retention).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(deliveries = n, "woocommerce webhook deliveries purged");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "woocommerce delivery purge failed"),
             }
         }
     });

@@ -14,6 +14,7 @@ use crate::store::{PositionRow, Store};
 
 pub mod embedded;
 pub mod subscriber;
+pub mod woocommerce;
 
 /// How an outside system failed, which decides whether a retry can help.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -63,6 +64,11 @@ pub trait Destination: Send + Sync + 'static {
     fn wants(&self, kind: EventKind) -> bool;
     fn max_attempts(&self) -> u32;
     fn timeout(&self) -> Duration;
+    /// Deliveries in flight at once, when the destination wants other than the
+    /// dispatcher's setting (one that gathers deliveries into batches wants more).
+    fn concurrency(&self) -> Option<usize> {
+        None
+    }
     /// Delivers one event. Called again after a timeout or a transient failure, with the
     /// same event id, so a destination must treat a repeat as a no-op.
     async fn deliver(&self, event: &Envelope) -> Result<(), AdapterError>;

@@ -25,7 +25,8 @@ use crate::problem::{self, example};
         (name = "orders", description = "Order acceptance, status, cancellation and shipments"),
         (name = "returns", description = "Return authorization"),
         (name = "events", description = "Inbound events from warehouses, 3PLs and ERPs"),
-        (name = "admin", description = "Operations: the audit log (admin scope)"),
+        (name = "webhooks", description = "Signed deliveries from sales channels (WooCommerce)"),
+        (name = "admin", description = "Operations: the audit log, dead letters, channel exceptions (admin scope)"),
         (name = "operations", description = "Health, readiness and documentation"),
     ),
     security(("api_key" = []), ("bearer" = [])),
@@ -61,6 +62,13 @@ impl utoipa::Modify for Security {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
         );
+        components.add_security_scheme(
+            "woocommerce_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-WC-Webhook-Signature",
+                "Base64 of the HMAC-SHA256 of the raw body under the store's webhook secret",
+            ))),
+        );
         for (path, item) in &mut spec.paths.paths {
             for op in [
                 &mut item.get,
@@ -72,7 +80,14 @@ impl utoipa::Modify for Security {
             .into_iter()
             .flatten()
             {
-                if path.starts_with("/v1/") {
+                if path.starts_with("/v1/webhooks/") {
+                    // Signed by the sender, not sent by a client: no credential, scope or
+                    // client rate tier applies.
+                    op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                        "woocommerce_signature",
+                        Vec::<String>::new(),
+                    )]);
+                } else if path.starts_with("/v1/") {
                     governed(op);
                 } else {
                     // Operations routes answer without credentials.
@@ -296,6 +311,14 @@ pub fn insufficient_scope() -> Value {
         problem::INSUFFICIENT_SCOPE,
         "this route needs the `admin` scope",
         json!({"scope": "admin"}),
+    )
+}
+
+pub fn invalid_signature() -> Value {
+    example(
+        problem::INVALID_SIGNATURE,
+        "the webhook's signature is not valid: X-WC-Webhook-Signature does not match the body under this store's secret",
+        json!({}),
     )
 }
 

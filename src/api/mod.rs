@@ -24,6 +24,7 @@ pub mod problem;
 mod reply;
 pub mod returns;
 pub mod stack;
+pub mod webhooks;
 
 /// What every handler and layer can reach.
 #[derive(Clone)]
@@ -60,7 +61,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::dead_letters::replay_dead_letter))
         .routes(routes!(admin::dead_letters::replay_dead_letters))
         .routes(routes!(admin::dead_letters::discard_dead_letter))
+        .routes(routes!(webhooks::woocommerce::receive_woocommerce))
         .routes(routes!(admin::outbox::outbox_report))
+        .routes(routes!(admin::woocommerce::list_woocommerce_exceptions))
         .routes(routes!(ops::livez))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::problem_type))

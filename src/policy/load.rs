@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    Channel, Client, Issuer, Limits, Location, Policies, ReturnPolicy, RoutePolicy, SCOPES,
+    Channel, Client, Issuer, Limits, Location, Policies, ReturnPolicy, RouteAuth, RoutePolicy,
+    SCOPES,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,13 @@ struct SubscribersFile {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct StoresFile {
+    #[serde(default)]
+    store: Vec<super::StorePolicy>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct AuthFile {
     #[serde(default)]
     issuer: Vec<Issuer>,
@@ -90,6 +98,7 @@ impl Policies {
         let auth: AuthFile = optional(dir, "auth.toml")?;
         let outbox: super::OutboxPolicy = optional(dir, "outbox.toml")?;
         let subscribers: SubscribersFile = optional(dir, "subscribers.toml")?;
+        let stores: StoresFile = optional(dir, "stores.toml")?;
         let mut p = Self {
             dir: dir.to_owned(),
             demo: clients.demo,
@@ -102,6 +111,7 @@ impl Policies {
             issuers: auth.issuer,
             outbox,
             subscribers: subscribers.subscriber,
+            stores: stores.store,
             eligible: Default::default(),
             route_index: Default::default(),
             api_keys: Vec::new(),
@@ -220,6 +230,7 @@ impl Policies {
         self.validate_limits()?;
         self.validate_issuers()?;
         self.validate_subscribers()?;
+        self.validate_stores()?;
         let r = &self.returns;
         if !(1..=365).contains(&r.window_days) {
             return Err(err(
@@ -302,15 +313,23 @@ impl Policies {
             if !seen.insert((&r.method, &r.path)) {
                 return err("path", "is declared twice for this method".into());
             }
-            match &r.scope {
-                Some(s) if !SCOPES.contains(&s.as_str()) => {
+            match (&r.scope, r.auth) {
+                (Some(s), RouteAuth::Credentials) if !SCOPES.contains(&s.as_str()) => {
                     return err(
                         "scope",
                         format!("unknown scope `{s}`; known: {}", SCOPES.join(", ")),
                     );
                 }
-                None => return err("scope", "every route names the scope it requires".into()),
-                Some(_) => {}
+                (None, RouteAuth::Credentials) => {
+                    return err("scope", "every route names the scope it requires".into());
+                }
+                (Some(_), RouteAuth::Signature) => {
+                    return err(
+                        "scope",
+                        "a route that authenticates by signature has no client, so no scope".into(),
+                    );
+                }
+                _ => {}
             }
             if let (Some(d), Some(s)) = (r.deprecated, r.sunset)
                 && s < d
@@ -445,6 +464,85 @@ impl Policies {
             }
             if s.max_attempts == 0 {
                 return err("max_attempts", "must be 1 or more".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_stores(&self) -> Result<(), PolicyError> {
+        let mut seen = BTreeSet::new();
+        for s in &self.stores {
+            let entry = format!("store \"{}\"", s.name);
+            let err = |field: &str, msg: String| {
+                Err(self.error("stores.toml", entry.clone(), field, msg))
+            };
+            if !is_name(&s.name) || !seen.insert(&s.name) {
+                return err(
+                    "name",
+                    "must be a unique name of letters, digits, `-` or `_`".into(),
+                );
+            }
+            if self.channel(&s.channel).is_none() {
+                return err("channel", format!("unknown channel `{}`", s.channel));
+            }
+            let scheme_ok = s.base_url.starts_with("https://") || s.base_url.starts_with("http://");
+            if !scheme_ok || s.base_url.contains(['?', '#']) || s.base_url.contains("/wp-json") {
+                return err(
+                    "base_url",
+                    format!(
+                        "`{}` must be the store's address, such as https://shop.example.com \
+                         (without /wp-json, a query or a fragment)",
+                        s.base_url
+                    ),
+                );
+            }
+            if s.auth() == super::StoreAuth::Basic
+                && s.base_url.starts_with("http://")
+                && !s.is_loopback()
+            {
+                return err(
+                    "auth",
+                    "basic sends the consumer secret in the clear over http://; use https:// or oauth1"
+                        .into(),
+                );
+            }
+            for (what, env, file) in [
+                ("consumer_key", &s.consumer_key_env, &s.consumer_key_file),
+                (
+                    "consumer_secret",
+                    &s.consumer_secret_env,
+                    &s.consumer_secret_file,
+                ),
+                (
+                    "webhook_secret",
+                    &s.webhook_secret_env,
+                    &s.webhook_secret_file,
+                ),
+            ] {
+                match (env, file) {
+                    (Some(_), Some(_)) | (None, None) => {
+                        return err(
+                            &format!("{what}_env"),
+                            format!("give exactly one of {what}_env or {what}_file"),
+                        );
+                    }
+                    (None, Some(f)) if !self.dir.join(f).exists() => {
+                        return err(
+                            &format!("{what}_file"),
+                            format!("{} does not exist", self.dir.join(f).display()),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            if !(1..=86_400).contains(&s.poll_interval_seconds) {
+                return err("poll_interval_seconds", "must be from 1 to 86400".into());
+            }
+            if s.timeout_ms == 0 || s.max_attempts == 0 {
+                return err(
+                    "timeout_ms",
+                    "timeout_ms and max_attempts must both be 1 or more".into(),
+                );
             }
         }
         Ok(())
@@ -586,6 +684,63 @@ mod tests {
         let served = vec![("GET".to_owned(), "/v1/orders/{id}/timeline".to_owned())];
         let e = p.check_routes(&served).unwrap_err();
         assert!(e.to_string().contains("/v1/orders/{id}/timeline"), "{e}");
+    }
+
+    #[test]
+    fn stores_are_checked_field_by_field() {
+        let store = |extra: &str| {
+            format!(
+                "[[store]]\nname = \"acme\"\nchannel = \"web\"\nbase_url = \"https://shop.acme.example\"\n\
+                 consumer_key_env = \"K\"\nconsumer_secret_env = \"S\"\nwebhook_secret_env = \"W\"\n{extra}"
+            )
+        };
+        let p = with("stores.toml", &store("")).unwrap();
+        let acme = p.store("acme").unwrap();
+        assert_eq!(acme.auth(), super::super::StoreAuth::Basic);
+        assert_eq!(acme.uncoverable_orders, super::super::OnProblem::Backorder);
+        assert_eq!(acme.destination(), "woocommerce:acme");
+        let e = with("stores.toml", &store("").replace("\"web\"", "\"shop\"")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("channel"), "{e}");
+        let e = with(
+            "stores.toml",
+            &store("auth = \"basic\"\n").replace("https://shop", "http://shop"),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("auth"), "{e}");
+        let e = with(
+            "stores.toml",
+            &store("").replace("webhook_secret_env = \"W\"\n", ""),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("webhook_secret_env"), "{e}");
+        let e = with(
+            "stores.toml",
+            &store("webhook_secret_file = \"missing.secret\"\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some("webhook_secret_env"),
+            "both given: {e}"
+        );
+        let e = with("stores.toml", &store("unmappable_lines = \"drop\"\n")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("unmappable_lines"), "{e}");
+        let e = with("stores.toml", &store("poll_interval_seconds = 0\n")).unwrap_err();
+        assert!(e.to_string().contains("store \"acme\""), "{e}");
+    }
+
+    #[test]
+    fn a_signed_route_has_no_scope() {
+        let routes = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/routes.toml"),
+        )
+        .unwrap()
+        .replace(
+            "auth = \"signature\"",
+            "auth = \"signature\"\nscope = \"admin\"",
+        );
+        let e = with("routes.toml", &routes).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("scope"), "{e}");
     }
 
     #[test]

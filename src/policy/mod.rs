@@ -14,10 +14,12 @@ use time::OffsetDateTime;
 mod load;
 mod outbox;
 mod routes;
+mod stores;
 
 pub use load::PolicyError;
 pub use outbox::{DestinationPolicy, DispatcherPolicy, OutboxPolicy, Subscriber};
-pub use routes::{FailureMode, Priority, RoutePolicy};
+pub use routes::{FailureMode, Priority, RouteAuth, RoutePolicy};
+pub use stores::{OnProblem, StoreAuth, StorePolicy};
 
 /// Every scope a route may require.
 pub const SCOPES: &[&str] = &[
@@ -43,6 +45,8 @@ pub struct Policies {
     pub issuers: Vec<Issuer>,
     pub outbox: OutboxPolicy,
     pub subscribers: Vec<Subscriber>,
+    /// WooCommerce stores feeding channels.
+    pub stores: Vec<StorePolicy>,
     /// Channel → its eligible locations, best first.
     eligible: std::collections::HashMap<String, Vec<(String, u32)>>,
     route_index: routes::RouteIndex,
@@ -374,6 +378,10 @@ impl Policies {
                 .as_ref()
                 .is_some_and(|j| j.issuer == issuer && j.subject == subject)
         })
+    }
+
+    pub fn store(&self, name: &str) -> Option<&StorePolicy> {
+        self.stores.iter().find(|s| s.name == name)
     }
 
     pub fn tier(&self, name: &str) -> Option<&Tier> {

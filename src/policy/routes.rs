@@ -14,8 +14,12 @@ pub struct RoutePolicy {
     pub method: String,
     /// The route's template as the API documents it, e.g. `/v1/orders/{id}`.
     pub path: String,
-    /// The scope a caller needs.
+    /// The scope a caller needs. Routes that authenticate by signature have none.
     pub scope: Option<String>,
+    /// How callers prove who they are: a client credential (the default), or a signature
+    /// over the body that the handler verifies (webhooks from outside systems).
+    #[serde(default)]
+    pub auth: RouteAuth,
     pub priority: Priority,
     /// How long an availability answer may be served from the cache.
     #[serde(default)]
@@ -33,6 +37,17 @@ pub struct RoutePolicy {
     /// default, so order capture survives a Redis outage) or refuse them (`closed`).
     #[serde(default)]
     pub on_limiter_failure: FailureMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAuth {
+    /// An API key or a JWT of a client in `clients.toml`.
+    #[default]
+    Credentials,
+    /// A signature the handler checks against the sender's shared secret; no client
+    /// credential is asked for, and scopes and client rate tiers do not apply.
+    Signature,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -1,13 +1,14 @@
 //! The canonical business services. Handlers call these; these call the domain for rules
 //! and reach the store and the ERP adapter through their traits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::adapters::ErpAdapter;
+use crate::adapters::woocommerce::Connector;
 use crate::cluster::invalidation::Publisher;
 use crate::error::{Error, Result};
 use crate::policy::{Client, Policies};
@@ -23,6 +24,7 @@ pub mod events;
 pub mod idempotency;
 mod orders;
 mod returns;
+pub mod woocommerce;
 
 pub struct Services {
     pub store: Arc<dyn Store>,
@@ -36,6 +38,8 @@ pub struct Services {
     cache: Arc<AvailabilityCache>,
     /// Tells other instances about movements, when there are other instances.
     invalidation: Option<Publisher>,
+    /// The WooCommerce stores, by name.
+    pub woocommerce: HashMap<String, Arc<Connector>>,
 }
 
 impl Services {
@@ -53,8 +57,19 @@ impl Services {
             outbox_wake: Arc::new(Notify::new()),
             cache: Arc::new(AvailabilityCache::new(&policies)),
             invalidation: None,
+            woocommerce: HashMap::new(),
             policies,
         }
+    }
+
+    /// The WooCommerce stores whose webhooks and orders this instance takes in.
+    #[must_use]
+    pub fn with_woocommerce(mut self, stores: Vec<Arc<Connector>>) -> Self {
+        self.woocommerce = stores
+            .into_iter()
+            .map(|c| (c.name().to_owned(), c))
+            .collect();
+        self
     }
 
     /// Shares cache invalidations with the other instances through Redis.

@@ -56,6 +56,8 @@ impl Services {
                     expires_at: self.idempotency_expiry(),
                     render: &render,
                 },
+                backorder_shortages: false,
+                woo: None,
             })
             .await?;
         drop(guard);
@@ -80,6 +82,10 @@ impl Services {
             AcceptOutcome::UnknownSkus(skus) => Err(Error::UnknownSkus(skus)),
             AcceptOutcome::DuplicateExternalId(existing) => Err(Error::DuplicateOrder { existing }),
             AcceptOutcome::Key(state) => settle(state),
+            AcceptOutcome::Superseded => Err(anyhow::anyhow!(
+                "an API order cannot be superseded by a channel version"
+            )
+            .into()),
         }
     }
 

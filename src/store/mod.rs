@@ -19,8 +19,10 @@ use crate::domain::rma::{ReturnRequest, ReturnRule, Rma};
 use crate::domain::shipment::Shipment;
 
 mod sql;
+mod woocommerce;
 
 pub use sql::{SqlStore, SqliteSettings};
+pub use woocommerce::*;
 
 /// An infrastructure failure. Business outcomes are never errors here; they come back as
 /// the `Ok` variants of each method's outcome type.
@@ -123,6 +125,11 @@ pub struct AcceptOrder<'a> {
     pub idempotency: IdempotencyScope<'a, Order>,
     /// The request's W3C trace context, carried by the events the change writes.
     pub traceparent: Option<&'a str>,
+    /// Backorder whatever stock cannot cover, whether or not the SKU is backorderable: the
+    /// customer has already paid in the channel, so the order must be kept.
+    pub backorder_shortages: bool,
+    /// The WooCommerce order this one comes from, linked in the same transaction.
+    pub woo: Option<WooLink<'a>>,
 }
 
 #[derive(Debug)]
@@ -133,6 +140,8 @@ pub enum AcceptOutcome {
     /// The channel already has an order with this external id.
     DuplicateExternalId(String),
     Key(KeyState),
+    /// A newer version of the channel's order was taken in meanwhile; nothing was written.
+    Superseded,
 }
 
 #[derive(Debug)]
@@ -369,7 +378,7 @@ pub struct ErpUpdate {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WooStore + Send + Sync + 'static {
     /// Declares the policy's locations; existing ones keep their history.
     async fn sync_locations(&self, locations: &[LocationDef]) -> StoreResult<()>;
     async fn catalog_is_empty(&self) -> StoreResult<bool>;

@@ -25,6 +25,7 @@ mod problems;
 mod race;
 mod returns;
 mod woo_fake;
+mod woocommerce;
 
 fn main() -> ExitCode {
     let args = libtest_mimic::Arguments::from_args();
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         race::register,
         returns::register,
         woo_fake::register,
+        woocommerce::register,
     ] {
         register(&mut trials, &backends);
     }

@@ -3,3 +3,4 @@
 pub mod audit;
 pub mod dead_letters;
 pub mod outbox;
+pub mod woocommerce;

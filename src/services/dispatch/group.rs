@@ -115,7 +115,11 @@ mod tests {
         let commits = commits.lock().unwrap();
         let mut written: Vec<u32> = commits.iter().flatten().copied().collect();
         written.sort_unstable();
-        assert_eq!(written, (0..50).collect::<Vec<_>>(), "every item exactly once");
+        assert_eq!(
+            written,
+            (0..50).collect::<Vec<_>>(),
+            "every item exactly once"
+        );
         assert!(
             commits.len() < 50,
             "{} commits for 50 concurrent items",
@@ -138,6 +142,10 @@ mod tests {
             })
         });
         assert_eq!(group.write(1).await, Err("disk full".to_owned()));
-        assert_eq!(group.write(2).await, Ok(()), "the next commit is tried afresh");
+        assert_eq!(
+            group.write(2).await,
+            Ok(()),
+            "the next commit is tried afresh"
+        );
     }
 }

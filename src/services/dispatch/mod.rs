@@ -117,9 +117,13 @@ impl Dispatcher {
         }
     }
 
-    /// Deliveries in flight at once to any one destination.
-    fn per_destination(&self) -> usize {
-        self.policy.concurrency.max(1)
+    /// Deliveries in flight at once to this destination.
+    fn per_destination(&self, name: &str) -> usize {
+        self.destinations
+            .get(name)
+            .and_then(|d| d.concurrency())
+            .unwrap_or(self.policy.concurrency)
+            .max(1)
     }
 
     /// How long delivered events are kept.
@@ -183,8 +187,8 @@ impl Dispatcher {
             .in_flight
             .iter()
             .filter(|(d, _)| !paused.contains(d))
-            .map(|(_, n)| {
-                self.per_destination()
+            .map(|(d, n)| {
+                self.per_destination(d)
                     .saturating_sub(n.load(Ordering::Acquire))
             })
             .sum();
@@ -226,7 +230,7 @@ impl Dispatcher {
         let full = self
             .in_flight
             .iter()
-            .filter(|(_, n)| n.load(Ordering::Acquire) >= self.per_destination())
+            .filter(|(d, n)| n.load(Ordering::Acquire) >= self.per_destination(d))
             .map(|(d, _)| d);
         let resting = breakers
             .iter()

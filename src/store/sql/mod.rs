@@ -20,6 +20,7 @@ mod orders;
 mod outbox;
 mod returns;
 mod store;
+mod woocommerce;
 
 type Tx = Transaction<'static, sqlx::Any>;
 

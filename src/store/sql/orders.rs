@@ -6,7 +6,9 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 use super::ledger::{self, Origin};
-use super::{Dialect, Tx, conn, corrupt, idempotency, instant, micros, outbox, placeholders};
+use super::{
+    Dialect, Tx, conn, corrupt, idempotency, instant, micros, outbox, placeholders, woocommerce,
+};
 use crate::domain::allocation::{Candidate, Demand, allocate};
 use crate::domain::order::{
     Allocation, CancelDecision, ErpLink, ErpState, Order, OrderLine, OrderStatus, cancel_decision,
@@ -34,6 +36,11 @@ pub(crate) async fn accept(
             .await?;
     if let Some((id,)) = existing {
         return Ok(AcceptOutcome::DuplicateExternalId(id));
+    }
+    if let Some(link) = &cmd.woo
+        && !woocommerce::link_order(c, link, &cmd.id).await?
+    {
+        return Ok(AcceptOutcome::Superseded);
     }
 
     let wanted: Vec<String> = req
@@ -78,7 +85,7 @@ pub(crate) async fn accept(
         .map(|l| Demand {
             sku: l.sku.clone(),
             quantity: l.quantity,
-            backorderable: known[&l.sku],
+            backorderable: known[&l.sku] || cmd.backorder_shortages,
         })
         .collect();
     let plans = match allocate(&demand, &candidates) {
@@ -383,11 +390,7 @@ pub(crate) async fn cancel(
     Ok(CancelOutcome::Cancelled(order))
 }
 
-pub(crate) async fn set_erp_states(
-    tx: &mut Tx,
-    updates: &[ErpUpdate],
-    at: i64,
-) -> StoreResult<()> {
+pub(crate) async fn set_erp_states(tx: &mut Tx, updates: &[ErpUpdate], at: i64) -> StoreResult<()> {
     for u in updates {
         // An acknowledged order moves from accepted to submitted; later statuses stay.
         sqlx::query(

@@ -6,7 +6,8 @@ use sqlx::Executor;
 use time::OffsetDateTime;
 
 use super::{
-    Dialect, SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, returns, write_tx,
+    Dialect, SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, returns,
+    write_tx,
 };
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
