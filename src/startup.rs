@@ -207,9 +207,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
+    let erp = state.services.erp.clone();
     axum::serve(listener, api::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    erp.shutdown().await;
     tracing::info!("stockade stopped");
     Ok(())
 }

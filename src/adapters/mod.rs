@@ -13,6 +13,8 @@ use crate::domain::shipment::Shipment;
 use crate::store::{PositionRow, Store};
 
 pub mod embedded;
+pub mod netsuite;
+pub mod sap_b1;
 pub mod subscriber;
 pub mod woocommerce;
 
@@ -53,6 +55,9 @@ pub trait ErpAdapter: Send + Sync + 'static {
     /// Books the refund or credit for goods received back.
     async fn post_refund(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError>;
     async fn health(&self) -> Result<(), AdapterError>;
+    /// Releases what the adapter holds in the ERP (a session, a licence) as the gateway
+    /// stops.
+    async fn shutdown(&self) {}
 }
 
 /// Somewhere outbound events go: the ERP, a subscriber, the event stream.
@@ -78,6 +83,16 @@ pub trait Destination: Send + Sync + 'static {
 pub fn from_config(name: &str, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn ErpAdapter>> {
     match name {
         "embedded" => Ok(Arc::new(embedded::Embedded::new(store))),
-        other => anyhow::bail!("erp: unknown adapter `{other}`; available: embedded"),
+        "netsuite" => {
+            let config = netsuite::NetSuiteConfig::from_env(|key| std::env::var(key).ok())?;
+            Ok(Arc::new(netsuite::NetSuite::new(config)))
+        }
+        "sap_b1" => {
+            let config = sap_b1::SapB1Config::from_env(|k| std::env::var(k).ok())?;
+            Ok(Arc::new(sap_b1::SapB1::new(config)?))
+        }
+        other => {
+            anyhow::bail!("erp: unknown adapter `{other}`; available: embedded, netsuite, sap_b1")
+        }
     }
 }

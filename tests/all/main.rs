@@ -14,6 +14,8 @@ mod cli;
 mod cluster;
 mod degraded;
 mod durability;
+mod erp;
+mod erp_sap_b1;
 mod events;
 mod governance;
 mod ledger;
@@ -48,6 +50,8 @@ fn main() -> ExitCode {
         cluster::register,
         degraded::register,
         durability::register,
+        erp::register,
+        erp_sap_b1::register,
         events::register,
         governance::register,
         ledger::register,

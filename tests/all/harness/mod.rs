@@ -5,6 +5,7 @@ mod app;
 mod backend;
 mod process;
 mod proxy;
+mod sap_b1;
 mod subscriber;
 mod woo;
 
@@ -12,5 +13,6 @@ pub use app::*;
 pub use backend::*;
 pub use process::*;
 pub use proxy::*;
+pub use sap_b1::*;
 pub use subscriber::*;
 pub use woo::*;

@@ -1,0 +1,81 @@
+//! ERP adapters against fakes of their systems. One conformance suite, written once, runs
+//! against every adapter whose fake implements [`ErpFake`]; each adapter's own quirks
+//! (its auth, its paging, its error shapes) are tested beside its fake.
+//!
+//! To add an adapter: write its fake, implement [`ErpFake`] for it, and add one line to
+//! [`register`] calling `conformance::register::<TheFake>`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libtest_mimic::Trial;
+use stockade::adapters::ErpAdapter;
+
+use crate::harness::Backend;
+
+pub mod conformance;
+mod netsuite;
+pub mod netsuite_fake;
+
+pub fn register(trials: &mut Vec<Trial>, _: &[Backend]) {
+    conformance::register::<netsuite_fake::FakeNetSuite>(trials);
+    netsuite::register(trials);
+}
+
+/// One (sku, location) as the ERP holds it, in Stockade's terms; each fake writes it in
+/// its vendor's terms (NetSuite's `available` is `on_hand - committed - unavailable`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stock {
+    pub sku: String,
+    pub location: String,
+    pub on_hand: i64,
+    pub committed: i64,
+    pub unavailable: i64,
+    pub incoming: i64,
+}
+
+/// The documents the adapters create, counted by the external reference they carry.
+#[derive(Debug, Clone, Copy)]
+pub enum Doc {
+    SalesOrder,
+    Return,
+    Credit,
+}
+
+/// What a fake can be told to do to the next requests. Counts are requests.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// The next answer, whatever it is, is held this long after its work is done.
+    Latency(Duration),
+    /// The next write is done, then its answer held this long: a lost answer to a create.
+    SlowWrite(Duration),
+    /// The vendor's throttling answer (NetSuite: 429 `CONCURRENCY_LIMIT_EXCEEDED`).
+    Throttle(usize),
+    /// The vendor's 5xx answer.
+    ServerError(usize),
+    /// The next request finds its session or token refused once, as after expiry.
+    ExpireSession,
+    /// A 200 whose body is cut short.
+    Malformed(usize),
+    /// A 200 whose body is larger than any adapter should read (over 8 MiB).
+    Huge(usize),
+}
+
+/// A fake ERP the conformance suite can drive without knowing its vendor.
+pub trait ErpFake: Send + Sync + Sized + 'static {
+    /// Appears in the trial names: `erp::conformance::<case>::<NAME>`.
+    const NAME: &'static str;
+    /// Listens on 127.0.0.1 with an empty account.
+    async fn start() -> Self;
+    /// The adapter under test, pointed at this fake, with a timeout under one second and
+    /// pages small enough that a few hundred rows span several.
+    fn adapter(&self) -> Arc<dyn ErpAdapter>;
+    /// Creates the items and sets their figures.
+    fn seed_stock(&self, rows: &[Stock]);
+    /// How many documents of this kind carry this external reference: Stockade's order id
+    /// for a sales order, the RMA id for a return and for its credit.
+    fn documents_with_ref(&self, doc: Doc, external_ref: &str) -> usize;
+    /// A warehouse shipping these lines of the ERP's sales order `erp_order`.
+    fn ship(&self, erp_order: &str, lines: &[(&str, i64)]);
+    fn inject(&self, fault: Fault);
+}
