@@ -45,6 +45,9 @@ pub struct Connector {
     store: Arc<dyn Store>,
     policies: Arc<Policies>,
     gathering: Mutex<stock::Gathering>,
+    /// One stock write at a time per store: each reads what was last written, writes the
+    /// difference and records it, and two overlapping would both write the same change.
+    writing: tokio::sync::Mutex<()>,
     /// Products whose SKU map must be read again (a `product.*` webhook named them).
     refresh: Mutex<BTreeSet<i64>>,
     /// Wakes the store's worker: there are products to refresh or exceptions to note.
@@ -114,6 +117,7 @@ impl Connector {
                 store: store.clone(),
                 policies: policies.clone(),
                 gathering: Mutex::default(),
+                writing: tokio::sync::Mutex::new(()),
                 refresh: Mutex::default(),
                 wake: Notify::new(),
             }));

@@ -126,6 +126,7 @@ impl Connector {
         &self,
         skus: Option<&[String]>,
     ) -> Result<BTreeMap<String, Outcome>, AdapterError> {
+        let _one_at_a_time = self.writing.lock().await;
         let name = &self.policy.name;
         let targets = self
             .store

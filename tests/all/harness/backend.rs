@@ -138,7 +138,20 @@ pub fn run_sql(url: &str, sql: &str) {
             let mut conn = sqlx::PgConnection::connect(&url)
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
-            conn.execute(sql.as_str()).await.unwrap();
+            // Dropping a test's schema can meet a deadlock with a process of that test still
+            // letting go of its connections; PostgreSQL then cancels one side, and running
+            // the statement again is safe.
+            for attempt in 1.. {
+                match conn.execute(sql.as_str()).await {
+                    Ok(_) => break,
+                    Err(sqlx::Error::Database(e))
+                        if e.code().as_deref() == Some("40P01") && attempt < 5 =>
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                    }
+                    Err(e) => panic!("{sql}: {e}"),
+                }
+            }
         });
     })
     .join()
