@@ -13,7 +13,9 @@ use crate::domain::shipment::Shipment;
 use crate::store::{PositionRow, Store};
 
 pub mod embedded;
+pub mod http;
 pub mod netsuite;
+pub mod oauth1;
 pub mod sap_b1;
 pub mod subscriber;
 pub mod woocommerce;

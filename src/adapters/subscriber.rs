@@ -95,11 +95,7 @@ pub fn classify(status: u16, headers: &reqwest::header::HeaderMap) -> Result<(),
     match status {
         200..=299 => Ok(()),
         429 => Err(AdapterError::Throttled {
-            retry_after: headers
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .map(Duration::from_secs),
+            retry_after: super::http::retry_after(headers),
         }),
         408 | 425 | 500..=599 => Err(AdapterError::Transient(format!("HTTP {status}"))),
         _ => Err(AdapterError::Permanent(format!("HTTP {status}"))),

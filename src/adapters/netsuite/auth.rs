@@ -2,12 +2,7 @@
 //! (the integration record) and a token (a user and role), signed with HMAC-SHA256, sent in
 //! the `Authorization` header with the account id as `realm`.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-use crate::adapters::woocommerce::client::pct;
+use crate::adapters::oauth1::{self, pct};
 use crate::config::Secret;
 
 /// The integration's consumer and the user's token. Never printed.
@@ -41,32 +36,17 @@ pub fn authorization(
         ("oauth_nonce", nonce.to_owned()),
         ("oauth_version", "1.0".to_owned()),
     ];
-    let mut pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (pct(&k), pct(&v)))
-        .chain(protocol.iter().map(|(k, v)| (pct(k), pct(v))))
-        .collect();
-    pairs.sort();
-    let normalized = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let base = format!(
-        "{}&{}&{}",
-        method.to_ascii_uppercase(),
-        pct(&base_uri(url)),
-        pct(&normalized)
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let signature = oauth1::signature(
+        method,
+        &base_uri(url),
+        query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(protocol.iter().map(|(k, v)| (*k, v.as_str()))),
+        credentials.consumer_secret.expose(),
+        credentials.token_secret.expose(),
     );
-    let key = format!(
-        "{}&{}",
-        pct(credentials.consumer_secret.expose()),
-        pct(credentials.token_secret.expose())
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(base.as_bytes());
-    let signature = BASE64.encode(mac.finalize().into_bytes());
     let mut header = format!("OAuth realm=\"{}\"", pct(realm));
     for (k, v) in protocol.iter().chain([&("oauth_signature", signature)]) {
         header.push_str(&format!(", {k}=\"{}\"", pct(v)));
@@ -85,6 +65,11 @@ fn base_uri(url: &reqwest::Url) -> String {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
     use super::*;
 
     fn credentials() -> TokenCredentials {

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use super::auth::{TokenCredentials, authorization};
 use super::map::{ErrorBody, SuiteQlPage};
 use crate::adapters::AdapterError;
+use crate::adapters::http::read_bounded;
 
 /// The largest answer read: a page of SuiteQL rows is far smaller.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -167,7 +168,7 @@ impl Client {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = read_bounded(resp).await?;
+        let body = read_bounded(resp, MAX_BODY, "NetSuite").await?;
         if (200..300).contains(&status) {
             return Ok(Answer {
                 status,
@@ -227,24 +228,6 @@ impl From<AdapterError> for Failure {
     fn from(e: AdapterError) -> Self {
         Self::Other(e)
     }
-}
-
-/// The body, or a transient failure when it is larger than any sane answer.
-async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, AdapterError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| AdapterError::Transient(format!("NetSuite answer cut: {}", e.without_url())))?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(AdapterError::Transient(format!(
-                "NetSuite answered more than {MAX_BODY} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Sorts an error answer by what a retry can do, NetSuite's own code and detail kept.

@@ -11,10 +11,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::session::{Login, Sessions};
-use crate::adapters::AdapterError;
+use crate::adapters::{AdapterError, http};
 
 /// The largest answer read: a Service Layer answering more is broken, not busy.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// How errors name this system.
+const WHO: &str = "the Service Layer";
 /// Pages followed for one list before giving up: a loop of `nextLink`s, not a big company.
 const MAX_PAGES: usize = 10_000;
 /// The Service Layer's error code for an expired or unknown session.
@@ -222,11 +224,7 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> AdapterError {
         Some(code) => format!("HTTP {status} ({code}): {}", error.message),
         None => format!("HTTP {status}"),
     };
-    let retry_after = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .map(Duration::from_secs);
+    let retry_after = http::retry_after(headers);
     match status {
         429 => AdapterError::Throttled { retry_after },
         503 if retry_after.is_some() => AdapterError::Throttled { retry_after },
@@ -235,30 +233,11 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> AdapterError {
     }
 }
 
-/// The body, or a transient failure when it is larger than any sane answer.
-pub async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, AdapterError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| AdapterError::Transient(e.without_url().to_string()))?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(AdapterError::Transient(format!(
-                "the Service Layer answered more than {MAX_BODY} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+/// The body, bounded.
+pub async fn read_bounded(resp: reqwest::Response) -> Result<Vec<u8>, AdapterError> {
+    http::read_bounded(resp, MAX_BODY, WHO).await
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdapterError> {
-    serde_json::from_slice(body).map_err(|e| {
-        // A 2xx that is not the documented JSON (a proxy's HTML page, a cut-off answer)
-        // means something in between is broken for now; the next attempt may find it mended.
-        AdapterError::Transient(format!(
-            "the Service Layer's answer is not the expected JSON: {e}"
-        ))
-    })
+    http::parse_json(body, WHO)
 }

@@ -4,21 +4,21 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::wire::ApiError;
 use crate::adapters::AdapterError;
+use crate::adapters::http::{parse_json, read_bounded, retry_after};
+use crate::adapters::oauth1::{self, pct};
 use crate::policy::{StoreAuth, StorePolicy};
 
 /// The largest answer read: a store answering more is broken, not busy.
 const MAX_BODY: usize = 16 * 1024 * 1024;
+/// How errors name this system.
+const WHO: &str = "the store";
 /// The most items WooCommerce returns per page.
 pub const PAGE_SIZE: u32 = 100;
 
@@ -194,35 +194,13 @@ impl Client {
             .map_err(|e| AdapterError::Transient(e.without_url().to_string()))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = read_bounded(resp).await?;
+        let body = read_bounded(resp, MAX_BODY, WHO).await?;
         Ok((status, headers, body))
     }
 }
 
-/// The body, or a transient failure when it is larger than any sane answer.
-async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, AdapterError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| AdapterError::Transient(e.without_url().to_string()))?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(AdapterError::Transient(format!(
-                "the store answered more than {MAX_BODY} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdapterError> {
-    serde_json::from_slice(body).map_err(|e| {
-        // A store that answers 2xx with something else (a PHP notice, an HTML error page)
-        // is broken for now; the next attempt may find it mended.
-        AdapterError::Transient(format!("the store's answer is not the expected JSON: {e}"))
-    })
+    parse_json(body, WHO)
 }
 
 /// 429 (with `Retry-After`), 408, 425 and 5xx are worth retrying; any other 4xx never is.
@@ -237,28 +215,11 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> AdapterError {
     };
     match status {
         429 => AdapterError::Throttled {
-            retry_after: headers
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-                .map(Duration::from_secs),
+            retry_after: retry_after(headers),
         },
         408 | 425 | 500..=599 => AdapterError::Transient(why),
         _ => AdapterError::Permanent(why),
     }
-}
-
-/// RFC 3986 percent-encoding, as OAuth 1.0a requires: everything but unreserved characters.
-pub fn pct(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn encode_pairs(params: &[(String, String)]) -> String {
@@ -290,37 +251,25 @@ pub fn oauth1_params(
         ),
         ("oauth_timestamp".to_owned(), timestamp.to_string()),
     ]);
-    let mut encoded: Vec<(String, String)> = params.iter().map(|(k, v)| (pct(k), pct(v))).collect();
-    encoded.sort();
-    let joined = encoded
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let base = format!(
-        "{}&{}&{}",
-        method.to_ascii_uppercase(),
-        pct(url),
-        pct(&joined)
+    let signature = oauth1::signature(
+        method,
+        url,
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &credentials.secret,
+        "",
     );
-    let mut mac = Hmac::<Sha256>::new_from_slice(format!("{}&", credentials.secret).as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(base.as_bytes());
-    let signature = BASE64.encode(mac.finalize().into_bytes());
     params.push(("oauth_signature".to_owned(), signature));
     params
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
-    #[test]
-    fn percent_encoding_follows_rfc_3986() {
-        assert_eq!(pct("abc-._~XYZ09"), "abc-._~XYZ09");
-        assert_eq!(pct("a b+c/d:e"), "a%20b%2Bc%2Fd%3Ae");
-        assert_eq!(pct("é"), "%C3%A9");
-    }
+    use super::*;
 
     /// The signature recomputed independently, the way a server checks it: the base string
     /// built by hand for this one request.
