@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::services::projection::ProjectionSettings;
+
 /// The smallest idempotency retention the API promises.
 pub const MIN_IDEMPOTENCY_RETENTION_HOURS: u32 = 24;
 
@@ -36,6 +38,8 @@ pub struct Config {
     pub nats_url: Option<Secret>,
     /// Prefixes every NATS subject and stream.
     pub nats_prefix: String,
+    /// How often the ERP's stock is swept into the projection (not with `embedded`).
+    pub projection: ProjectionSettings,
 }
 
 /// A value that may carry credentials (a URL with a password): never printed.
@@ -82,6 +86,7 @@ impl Default for Config {
             redis_prefix: "stockade".into(),
             nats_url: None,
             nats_prefix: "stockade".into(),
+            projection: ProjectionSettings::default(),
         }
     }
 }
@@ -101,6 +106,8 @@ struct FileConfig {
     database_pool_size: Option<u32>,
     redis_prefix: Option<String>,
     nats_prefix: Option<String>,
+    projection_interval_seconds: Option<u64>,
+    projection_skus_per_read: Option<u32>,
 }
 
 impl Config {
@@ -186,6 +193,25 @@ impl Config {
             .map(Secret::new);
         if let Some(v) = pick("nats_prefix", file.nats_prefix) {
             c.nats_prefix = v;
+        }
+        if let Some(v) = pick(
+            "projection_interval_seconds",
+            file.projection_interval_seconds.map(|n| n.to_string()),
+        ) {
+            let seconds: u64 = number(&v, "projection_interval_seconds")?;
+            if seconds == 0 {
+                bail!("projection_interval_seconds: must be at least 1");
+            }
+            c.projection.interval = Duration::from_secs(seconds);
+        }
+        if let Some(v) = pick(
+            "projection_skus_per_read",
+            file.projection_skus_per_read.map(|n| n.to_string()),
+        ) {
+            c.projection.skus_per_read = number(&v, "projection_skus_per_read")?;
+            if !(1..=1000).contains(&c.projection.skus_per_read) {
+                bail!("projection_skus_per_read: must be between 1 and 1000");
+            }
         }
         if let Some(v) = pick("log_format", file.log_format) {
             c.log_format = match v.as_str() {

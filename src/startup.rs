@@ -24,6 +24,7 @@ use crate::seed;
 use crate::services::Services;
 use crate::services::dispatch::Dispatcher;
 use crate::services::dispatch::erp::ErpDestination;
+use crate::services::projection::ProjectionSettings;
 use crate::store::{LocationDef, SqlStore, SqliteSettings, Store};
 
 /// Loads and checks the policies against the routes the API serves.
@@ -183,8 +184,12 @@ fn destinations(
 }
 
 /// The work a running gateway does besides answering requests.
-pub fn spawn_background(state: &AppState) {
+pub fn spawn_background(state: &AppState, projection: ProjectionSettings) {
     state.dispatcher.clone().spawn();
+    // With the embedded ledger there is nothing to project: it is the system of record.
+    if state.services.erp.system() != "embedded" {
+        crate::services::projection::spawn(state.services.clone(), projection);
+    }
     if let Some(nats) = &state.nats {
         cluster::nats::spawn_consumer(nats.clone(), state.services.clone());
     }
@@ -196,7 +201,7 @@ pub fn spawn_background(state: &AppState) {
 /// Runs the gateway until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = build(&config).await?;
-    spawn_background(&state);
+    spawn_background(&state, config.projection);
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -60,6 +60,15 @@ impl ErpAdapter for Embedded {
         self.store.shipments(&order.id).await.map_err(transient)
     }
 
+    /// The ledger recorded the shipment when the warehouse reported it.
+    async fn record_shipment(
+        &self,
+        _order: &Order,
+        shipment: &Shipment,
+    ) -> Result<ErpReference, AdapterError> {
+        Ok(ErpReference(shipment.id.clone()))
+    }
+
     async fn create_return(&self, _order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
         Ok(ErpReference(rma.id.clone()))
     }

@@ -53,6 +53,14 @@ pub trait ErpAdapter: Send + Sync + 'static {
     /// after a timeout must never create a second one.
     async fn submit_order(&self, order: &Order) -> Result<ErpReference, AdapterError>;
     async fn shipments(&self, order: &Order) -> Result<Vec<Shipment>, AdapterError>;
+    /// Records a shipment the warehouse reported as gone (an item fulfilment, a delivery
+    /// note based on the order), so the ERP relieves its stock and can invoice. Looked up
+    /// by the shipment's id before creating, so a repeat never ships the goods twice.
+    async fn record_shipment(
+        &self,
+        order: &Order,
+        shipment: &Shipment,
+    ) -> Result<ErpReference, AdapterError>;
     async fn create_return(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError>;
     /// Books the refund or credit for goods received back.
     async fn post_refund(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError>;

@@ -97,6 +97,8 @@ pub enum MovementKind {
     ReturnRestock,
     Damage,
     SafetyStock,
+    /// The ERP's figures taken over by the projection (when an ERP is the system of record).
+    Projection,
 }
 
 impl MovementKind {
@@ -111,6 +113,7 @@ impl MovementKind {
             Self::ReturnRestock => "return_restock",
             Self::Damage => "damage",
             Self::SafetyStock => "safety_stock",
+            Self::Projection => "projection",
         }
     }
 }

@@ -23,6 +23,7 @@ pub use availability::AvailabilityCache;
 pub mod events;
 pub mod idempotency;
 mod orders;
+pub mod projection;
 mod returns;
 pub mod woocommerce;
 

@@ -70,6 +70,31 @@ pub struct PositionRow {
     pub as_of: Option<OffsetDateTime>,
 }
 
+/// The ERP's figures for some SKUs at the declared locations, as read from `taken_at` on.
+#[derive(Debug, Clone)]
+pub struct ProjectionSnapshot<'a> {
+    /// The ERP, recorded as the movements' source (`erp:<system>`).
+    pub system: &'a str,
+    /// When the read began. The ERP's committed figure includes every order it had
+    /// acknowledged before this instant, and perhaps some after.
+    pub taken_at: OffsetDateTime,
+    pub skus: &'a [String],
+    pub locations: &'a [String],
+    /// What the ERP reported; a (sku, location) it did not report holds nothing there.
+    pub figures: &'a [PositionRow],
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectionOutcome {
+    /// SKUs whose figures changed.
+    pub changed: Vec<String>,
+    /// Positions left alone because a newer snapshot was applied to them already.
+    pub superseded: u64,
+    /// Units still reserved for orders the ERP had not acknowledged when the snapshot
+    /// was taken; they stay subtracted on top of the ERP's committed figure.
+    pub held_locally: i64,
+}
+
 /// An absolute stock figure to import: on-hand replaces what is there (as a count movement),
 /// and safety stock when given.
 #[derive(Debug, Clone)]
@@ -391,6 +416,14 @@ pub trait Store: WooStore + Send + Sync + 'static {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> StoreResult<ImportSummary>;
     async fn skus(&self, skus: &[String]) -> StoreResult<Vec<SkuInfo>>;
+    /// Up to `limit` SKUs of the catalog in order, after `after`: a sweep's next page.
+    async fn catalog_page(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
+    /// Takes the ERP's figures over into the positions, keeping subtracted what only
+    /// Stockade knows: the reservations of orders the snapshot does not count yet.
+    async fn apply_projection(
+        &self,
+        snapshot: &ProjectionSnapshot<'_>,
+    ) -> StoreResult<ProjectionOutcome>;
     async fn positions(
         &self,
         skus: &[String],

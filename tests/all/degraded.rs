@@ -49,6 +49,14 @@ impl ErpAdapter for SwitchableErp {
         Ok(Vec::new())
     }
 
+    async fn record_shipment(
+        &self,
+        _: &Order,
+        shipment: &Shipment,
+    ) -> Result<ErpReference, AdapterError> {
+        Ok(ErpReference(shipment.id.clone()))
+    }
+
     async fn create_return(&self, _: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
         Ok(ErpReference(rma.id.clone()))
     }
@@ -66,7 +74,9 @@ impl ErpAdapter for SwitchableErp {
     }
 }
 
-const FAST_OUTBOX: &str = "[dispatcher]\ntick_ms = 50\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nbreaker_failures = 3\nbreaker_cooldown_ms = 300\n";
+/// Quick retries; a breaker that rests long enough for the test to watch it spare the ERP
+/// even when a loaded machine is slow to look.
+const FAST_OUTBOX: &str = "[dispatcher]\ntick_ms = 50\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nbreaker_failures = 3\nbreaker_cooldown_ms = 1500\n";
 
 async fn orders_are_captured_while_the_erp_is_down(b: Backend) {
     let erp = Arc::new(SwitchableErp {

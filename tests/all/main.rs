@@ -24,6 +24,7 @@ mod openapi;
 mod orders;
 mod outbox;
 mod problems;
+mod projection;
 mod race;
 mod returns;
 mod woo_fake;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         openapi::register,
         nats::register,
         orders::register,
+        projection::register,
         outbox::register,
         problems::register,
         race::register,

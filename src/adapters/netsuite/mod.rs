@@ -191,6 +191,14 @@ impl ErpAdapter for NetSuite {
         map::shipments(order, &rows)
     }
 
+    async fn record_shipment(
+        &self,
+        _order: &Order,
+        _shipment: &Shipment,
+    ) -> Result<ErpReference, AdapterError> {
+        Err(AdapterError::Permanent("not written yet".into()))
+    }
+
     async fn create_return(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
         if let Some(id) = self.find("returnAuthorization", &rma.id).await? {
             return Ok(ErpReference(id));

@@ -202,6 +202,14 @@ impl ErpAdapter for SapB1 {
         Ok(shipments)
     }
 
+    async fn record_shipment(
+        &self,
+        _order: &Order,
+        _shipment: &Shipment,
+    ) -> Result<ErpReference, AdapterError> {
+        Err(AdapterError::Permanent("not written yet".into()))
+    }
+
     async fn create_return(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
         self.find_or_create("ReturnRequest", &rma.id, || {
             map::return_request(order, rma, &self.card_code)

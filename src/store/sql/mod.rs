@@ -18,6 +18,7 @@ mod idempotency;
 mod ledger;
 mod orders;
 mod outbox;
+mod projection;
 mod returns;
 mod store;
 mod woocommerce;

@@ -396,6 +396,8 @@ pub(crate) async fn set_erp_states(tx: &mut Tx, updates: &[ErpUpdate], at: i64) 
         sqlx::query(
             "UPDATE orders SET erp_state = $2, erp_reference = COALESCE($3, erp_reference), \
              status = CASE WHEN status = 'accepted' AND $2 = 'acknowledged' THEN 'submitted' ELSE status END, \
+             erp_acknowledged_at = CASE WHEN $2 = 'acknowledged' THEN COALESCE(erp_acknowledged_at, $4) \
+             ELSE erp_acknowledged_at END, \
              updated_at = $4 WHERE id = $1",
         )
         .bind(&u.order_id)

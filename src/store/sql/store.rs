@@ -6,8 +6,8 @@ use sqlx::Executor;
 use time::OffsetDateTime;
 
 use super::{
-    Dialect, SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, returns,
-    write_tx,
+    Dialect, SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, projection,
+    returns, write_tx,
 };
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
@@ -84,6 +84,23 @@ impl Store for SqlStore {
     async fn skus(&self, skus: &[String]) -> StoreResult<Vec<SkuInfo>> {
         let mut conn = self.read.acquire().await?;
         ledger::skus(&mut conn, skus).await
+    }
+
+    async fn catalog_page(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
+        let mut conn = self.read.acquire().await?;
+        projection::catalog_page(&mut conn, after, limit).await
+    }
+
+    async fn apply_projection(
+        &self,
+        snapshot: &ProjectionSnapshot<'_>,
+    ) -> StoreResult<ProjectionOutcome> {
+        let now = micros(OffsetDateTime::now_utc());
+        write_tx!(
+            self,
+            |tx| projection::apply(&mut tx, self.dialect, snapshot, now).await,
+            |_: &_| true
+        )
     }
 
     async fn positions(

@@ -1,0 +1,342 @@
+//! The ERP projection: a sweep takes the ERP's figures over with their `as_of`, keeps the
+//! reservations of orders the ERP does not count yet subtracted, and hands them over once
+//! a snapshot taken after the ERP acknowledged the order counts it, so no unit is counted
+//! twice or forgotten.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use stockade::adapters::{AdapterError, ErpAdapter, ErpReference};
+use stockade::domain::order::Order;
+use stockade::domain::quantity::Position;
+use stockade::domain::rma::Rma;
+use stockade::domain::shipment::Shipment;
+use stockade::store::{PositionRow, ProjectionSnapshot};
+
+use crate::harness::{Backend, TestApp, policies_with};
+
+const FAST_OUTBOX: &str = "[dispatcher]\ntick_ms = 50\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nbreaker_failures = 3\nbreaker_cooldown_ms = 300\n";
+
+/// An ERP whose stock figures the test sets, which commits stock for the orders it
+/// takes as a real ERP does, and whose order intake can be switched off.
+#[derive(Default)]
+struct ScriptedErp {
+    figures: Mutex<HashMap<(String, String), Position>>,
+    taking_orders: AtomicBool,
+    stock_unreadable: AtomicBool,
+    /// Sizes of the SKU lists asked for, one per read.
+    reads: Mutex<Vec<usize>>,
+    orders: Mutex<Vec<String>>,
+}
+
+impl ScriptedErp {
+    fn set(&self, sku: &str, location: &str, on_hand: i64, committed: i64) {
+        self.figures.lock().unwrap().insert(
+            (sku.to_owned(), location.to_owned()),
+            Position {
+                on_hand,
+                committed,
+                ..Position::default()
+            },
+        );
+    }
+}
+
+fn down() -> AdapterError {
+    AdapterError::Transient("connection refused".into())
+}
+
+#[async_trait]
+impl ErpAdapter for ScriptedErp {
+    fn system(&self) -> &'static str {
+        "scripted"
+    }
+
+    async fn stock_levels(
+        &self,
+        skus: &[String],
+        locations: &[String],
+    ) -> Result<Vec<PositionRow>, AdapterError> {
+        self.reads.lock().unwrap().push(skus.len());
+        if self.stock_unreadable.load(Ordering::SeqCst) {
+            return Err(down());
+        }
+        let now = OffsetDateTime::now_utc();
+        Ok(self
+            .figures
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((s, l), _)| skus.contains(s) && locations.contains(l))
+            .map(|((sku, location), position)| PositionRow {
+                sku: sku.clone(),
+                location: location.clone(),
+                position: *position,
+                updated_at: now,
+                as_of: Some(now),
+            })
+            .collect())
+    }
+
+    async fn submit_order(&self, order: &Order) -> Result<ErpReference, AdapterError> {
+        if !self.taking_orders.load(Ordering::SeqCst) {
+            return Err(down());
+        }
+        let mut orders = self.orders.lock().unwrap();
+        if !orders.contains(&order.id) {
+            orders.push(order.id.clone());
+            let mut figures = self.figures.lock().unwrap();
+            for line in &order.lines {
+                for a in &line.allocations {
+                    let key = (line.sku.clone(), a.location.clone());
+                    figures.entry(key).or_default().committed += a.quantity;
+                }
+            }
+        }
+        Ok(ErpReference(format!("SO-{}", orders.len())))
+    }
+
+    async fn shipments(&self, _: &Order) -> Result<Vec<Shipment>, AdapterError> {
+        Ok(Vec::new())
+    }
+
+    async fn record_shipment(
+        &self,
+        _: &Order,
+        shipment: &Shipment,
+    ) -> Result<ErpReference, AdapterError> {
+        Ok(ErpReference(shipment.id.clone()))
+    }
+
+    async fn create_return(&self, _: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
+        Ok(ErpReference(rma.id.clone()))
+    }
+
+    async fn post_refund(&self, _: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
+        Ok(ErpReference(rma.id.clone()))
+    }
+
+    async fn health(&self) -> Result<(), AdapterError> {
+        Ok(())
+    }
+}
+
+/// The app, and the policy directory it must not outlive.
+async fn app_with(b: &Backend, erp: Arc<ScriptedErp>) -> (TestApp, tempfile::TempDir) {
+    let policies = policies_with(&[("outbox.toml", FAST_OUTBOX)]);
+    let app = TestApp::build(b, policies.path(), Some(erp), |_| {})
+        .await
+        .as_key("test-shop-key");
+    (app, policies)
+}
+
+async fn position(app: &TestApp, sku: &str, location: &str) -> PositionRow {
+    let rows = app
+        .state
+        .services
+        .store
+        .positions(&[sku.to_owned()], &[location.to_owned()])
+        .await
+        .unwrap();
+    rows.into_iter().next().expect("a position")
+}
+
+async fn wait_acknowledged(app: &TestApp, id: &str) {
+    let started = Instant::now();
+    loop {
+        let o = app.get(&format!("/v1/orders/{id}")).await.json();
+        if o["erp"]["state"] == "acknowledged" {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "order {id} never reached the ERP: {o}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn ats_at(availability: &Value, location: &str) -> i64 {
+    availability["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["location"] == location)
+        .unwrap()["available_to_sell"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn a_reservation_is_counted_once_before_during_and_after_the_hand_over(b: Backend) {
+    let erp = Arc::new(ScriptedErp::default());
+    let (app, _policies) = app_with(&b, erp.clone()).await;
+    app.state.dispatcher.clone().spawn();
+    let services = &app.state.services;
+    let safety = position(&app, "CAP-RED", "WH-MAIN")
+        .await
+        .position
+        .safety_stock;
+    erp.set("CAP-RED", "WH-MAIN", 40, 4);
+    erp.set("CAP-RED", "3PL-EAST", 0, 0);
+
+    let before = OffsetDateTime::now_utc();
+    let report = services.sweep_projection(500).await.unwrap();
+    assert!(
+        report.skus >= 20,
+        "the whole demo catalog is swept: {report:?}"
+    );
+    assert_eq!(report.held_locally, 0);
+    let p = position(&app, "CAP-RED", "WH-MAIN").await;
+    assert_eq!((p.position.on_hand, p.position.committed), (40, 4));
+    assert_eq!(
+        p.position.safety_stock, safety,
+        "safety stock is policy, not the ERP's"
+    );
+    assert!(p.as_of.unwrap() >= before, "as_of is the snapshot's time");
+    let a = app.get("/v1/availability/CAP-RED?fresh=1").await.json();
+    assert_eq!(ats_at(&a, "WH-MAIN"), 40 - 4 - safety, "{a}");
+    assert_eq!(
+        ats_at(&a, "3PL-EAST"),
+        0,
+        "an unreported position holds nothing"
+    );
+    let as_of = OffsetDateTime::parse(
+        a["as_of"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        as_of >= before - time::Duration::seconds(1),
+        "the answer carries the ERP's time: {a}"
+    );
+
+    // The ERP takes no orders: the reservation is Stockade's alone, and every sweep keeps
+    // it subtracted on top of the ERP's figure.
+    let order = app.order("PROJ-1", &[("CAP-RED", 3)]).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let report = services.sweep_projection(500).await.unwrap();
+        assert_eq!(report.held_locally, 3);
+        let p = position(&app, "CAP-RED", "WH-MAIN").await.position;
+        assert_eq!((p.on_hand, p.committed), (40, 4 + 3));
+    }
+
+    // The ERP takes the order and commits its stock. A snapshot read before the
+    // acknowledgement was recorded may or may not count it: it stays held (too cautious
+    // for one sweep, never forgotten).
+    let before_ack = OffsetDateTime::now_utc();
+    erp.taking_orders.store(true, Ordering::SeqCst);
+    wait_acknowledged(&app, &id).await;
+    let store = services.store.clone();
+    let skus = ["CAP-RED".to_owned()];
+    let locations = ["WH-MAIN".to_owned()];
+    let committed_in_erp = |committed: i64| PositionRow {
+        sku: "CAP-RED".into(),
+        location: "WH-MAIN".into(),
+        position: Position {
+            on_hand: 40,
+            committed,
+            ..Position::default()
+        },
+        updated_at: OffsetDateTime::now_utc(),
+        as_of: None,
+    };
+    let early = [committed_in_erp(7)];
+    let outcome = store
+        .apply_projection(&ProjectionSnapshot {
+            system: "scripted",
+            taken_at: before_ack,
+            skus: &skus,
+            locations: &locations,
+            figures: &early,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.held_locally, 3,
+        "acknowledged after the snapshot began"
+    );
+
+    // A snapshot read after the acknowledgement counts it: the reservation is handed over.
+    let report = services.sweep_projection(500).await.unwrap();
+    assert_eq!(report.held_locally, 0);
+    let p = position(&app, "CAP-RED", "WH-MAIN").await.position;
+    assert_eq!(
+        (p.on_hand, p.committed),
+        (40, 7),
+        "counted once, in the ERP"
+    );
+    let a = app.get("/v1/availability/CAP-RED?fresh=1").await.json();
+    assert_eq!(ats_at(&a, "WH-MAIN"), 40 - 7 - safety);
+
+    // An older snapshot arriving late (another instance's) changes nothing.
+    let late = [committed_in_erp(0)];
+    let outcome = store
+        .apply_projection(&ProjectionSnapshot {
+            system: "scripted",
+            taken_at: before_ack,
+            skus: &skus,
+            locations: &locations,
+            figures: &late,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.superseded, 1);
+    assert!(outcome.changed.is_empty());
+    assert_eq!(
+        position(&app, "CAP-RED", "WH-MAIN")
+            .await
+            .position
+            .committed,
+        7
+    );
+    app.assert_ledger_consistent().await;
+}
+
+async fn a_sweep_reads_the_catalog_in_pages(b: Backend) {
+    let erp = Arc::new(ScriptedErp::default());
+    let (app, _policies) = app_with(&b, erp.clone()).await;
+    let catalog = app
+        .state
+        .services
+        .store
+        .catalog_page(None, 1000)
+        .await
+        .unwrap();
+    let report = app.state.services.sweep_projection(7).await.unwrap();
+    assert_eq!(report.skus, catalog.len() as u64);
+    let reads = erp.reads.lock().unwrap().clone();
+    assert_eq!(reads.iter().sum::<usize>(), catalog.len());
+    assert!(reads.iter().all(|&n| n <= 7), "{reads:?}");
+    assert_eq!(reads.len(), catalog.len().div_ceil(7));
+}
+
+async fn a_failed_read_keeps_the_last_figures_and_their_age(b: Backend) {
+    let erp = Arc::new(ScriptedErp::default());
+    let (app, _policies) = app_with(&b, erp.clone()).await;
+    erp.set("MUG-LOGO", "WH-MAIN", 12, 0);
+    app.state.services.sweep_projection(500).await.unwrap();
+    let swept = position(&app, "MUG-LOGO", "WH-MAIN").await;
+    erp.stock_unreadable.store(true, Ordering::SeqCst);
+    erp.set("MUG-LOGO", "WH-MAIN", 99, 0);
+    let failed = app.state.services.sweep_projection(500).await;
+    assert!(failed.is_err(), "a failed read is reported, not swallowed");
+    let kept = position(&app, "MUG-LOGO", "WH-MAIN").await;
+    assert_eq!(kept.position, swept.position);
+    assert_eq!(kept.as_of, swept.as_of, "the figure keeps its age");
+}
+
+crate::tests! {
+    per_backend: [
+        a_reservation_is_counted_once_before_during_and_after_the_hand_over,
+        a_sweep_reads_the_catalog_in_pages,
+        a_failed_read_keeps_the_last_figures_and_their_age,
+    ],
+}
