@@ -18,9 +18,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub policies: PathBuf,
-    /// Which ERP adapter serves the back office: `embedded`, `netsuite` or `sap_b1`. An
-    /// adapter's connection and credentials come from its own environment variables
-    /// (`STOCKADE_NETSUITE_*`, `STOCKADE_SAP_B1_*`), never from the file.
+    /// Which ERP adapter serves the back office: `embedded`, `netsuite`, `business_central`
+    /// or `sap_b1`. An adapter's connection and credentials come from its own environment
+    /// variables (`STOCKADE_NETSUITE_*`, `STOCKADE_BC_*`, `STOCKADE_SAP_B1_*`), never from
+    /// the file.
     pub erp: String,
     /// SQLite `synchronous`: `full` (survives power loss) or `normal` (survives a killed process).
     pub sqlite_synchronous: String,

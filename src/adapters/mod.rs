@@ -12,6 +12,7 @@ use crate::domain::rma::Rma;
 use crate::domain::shipment::Shipment;
 use crate::store::{PositionRow, Store};
 
+pub mod business_central;
 pub mod embedded;
 pub mod http;
 pub mod netsuite;
@@ -101,8 +102,16 @@ pub fn from_config(name: &str, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn 
             let config = sap_b1::SapB1Config::from_env(|k| std::env::var(k).ok())?;
             Ok(Arc::new(sap_b1::SapB1::new(config)?))
         }
+        "business_central" => {
+            let config =
+                business_central::BusinessCentralConfig::from_env(|k| std::env::var(k).ok())?;
+            Ok(Arc::new(business_central::BusinessCentral::new(config)?))
+        }
         other => {
-            anyhow::bail!("erp: unknown adapter `{other}`; available: embedded, netsuite, sap_b1")
+            anyhow::bail!(
+                "erp: unknown adapter `{other}`; available: embedded, netsuite, sap_b1, \
+                 business_central"
+            )
         }
     }
 }

@@ -43,7 +43,8 @@ impl ShipmentStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// Read back from the `shipment.updated` events it travels in, as well as written.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Shipment {
     #[schema(example = "shp_01JEZ9B2K4M6N8P0Q2R4S6T8V0")]
     pub id: String,
@@ -67,7 +68,7 @@ pub struct ShipmentLine {
     pub quantity: i64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Milestone {
     pub status: ShipmentStatus,
     #[serde(with = "time::serde::rfc3339")]

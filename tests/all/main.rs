@@ -15,7 +15,6 @@ mod cluster;
 mod degraded;
 mod durability;
 mod erp;
-mod erp_sap_b1;
 mod events;
 mod governance;
 mod ledger;
@@ -52,7 +51,6 @@ fn main() -> ExitCode {
         degraded::register,
         durability::register,
         erp::register,
-        erp_sap_b1::register,
         events::register,
         governance::register,
         ledger::register,

@@ -77,14 +77,28 @@ pub fn item_ids_query(skus: usize) -> String {
     )
 }
 
-/// Lines of the item fulfilments created from one sales order.
+/// The internal ids of locations by name (Stockade's location code is the name).
+pub fn location_ids_query(locations: usize) -> String {
+    format!(
+        "SELECT location.id AS id, location.name AS name FROM location WHERE location.name IN ({})",
+        placeholders(locations)
+    )
+}
+
+/// Lines of the item fulfilments created from one sales order, with the external id and
+/// memo Stockade wrote on the ones it recorded.
 pub fn fulfilments_query() -> &'static str {
-    "SELECT t.id AS id, TO_CHAR(t.trandate, 'YYYY-MM-DD') AS trandate, \
-     t.trackingnumbers AS tracking, item.itemid AS sku, ABS(tl.quantity) AS quantity \
+    "SELECT t.id AS id, t.externalid AS externalid, TO_CHAR(t.trandate, 'YYYY-MM-DD') AS trandate, \
+     t.trackingnumbers AS tracking, t.memo AS memo, item.itemid AS sku, \
+     ABS(tl.quantity) AS quantity \
      FROM transaction t JOIN transactionline tl ON tl.transaction = t.id \
      JOIN item ON item.id = tl.item \
      WHERE t.type = 'ItemShip' AND tl.createdfrom = ? AND tl.mainline = 'F' ORDER BY t.id"
 }
+
+/// How a fulfilment's memo names its carrier. A ship method is a NetSuite record chosen per
+/// account, so the carrier's name travels in the memo, where it is read back from.
+const CARRIER_MEMO: &str = "Carrier: ";
 
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
@@ -147,6 +161,12 @@ pub fn item_ids(rows: &[Row]) -> Result<HashMap<String, String>, AdapterError> {
         .collect()
 }
 
+pub fn location_ids(rows: &[Row]) -> Result<HashMap<String, String>, AdapterError> {
+    rows.iter()
+        .map(|row| Ok((text(row, "name")?.to_owned(), text(row, "id")?.to_owned())))
+        .collect()
+}
+
 fn item_id<'a>(ids: &'a HashMap<String, String>, sku: &str) -> Result<&'a str, AdapterError> {
     ids.get(sku)
         .map(String::as_str)
@@ -154,23 +174,39 @@ fn item_id<'a>(ids: &'a HashMap<String, String>, sku: &str) -> Result<&'a str, A
 }
 
 /// A sales order for `customer`, carrying Stockade's order id as its external id (the key a
-/// retry looks it up by) and the channel's own number as the customer's PO number.
+/// retry looks it up by) and the channel's own number as the customer's PO number. One
+/// line per location Stockade reserved at, naming it, so NetSuite commits the units where
+/// Stockade's projection expects them; units reserved nowhere (backordered) go on a line
+/// of their own, where NetSuite's own rules place them.
 pub fn sales_order(
     order: &Order,
     customer: &str,
     ids: &HashMap<String, String>,
+    locations: &HashMap<String, String>,
 ) -> Result<Value, AdapterError> {
-    let lines = order
-        .lines
-        .iter()
-        .map(|line| {
-            Ok(json!({
-                "item": { "id": item_id(ids, &line.sku)? },
-                "quantity": line.quantity,
+    let mut lines = Vec::new();
+    for line in &order.lines {
+        let item = item_id(ids, &line.sku)?;
+        for a in &line.allocations {
+            let location = locations.get(&a.location).ok_or_else(|| {
+                AdapterError::Permanent(format!("NetSuite has no location named {}", a.location))
+            })?;
+            lines.push(json!({
+                "item": { "id": item },
+                "quantity": a.quantity,
                 "rate": line.unit_price,
-            }))
-        })
-        .collect::<Result<Vec<_>, AdapterError>>()?;
+                "location": { "id": location },
+            }));
+        }
+        let placed: i64 = line.allocations.iter().map(|a| a.quantity).sum();
+        if line.quantity > placed {
+            lines.push(json!({
+                "item": { "id": item },
+                "quantity": line.quantity - placed,
+                "rate": line.unit_price,
+            }));
+        }
+    }
     Ok(json!({
         "externalId": order.id,
         "entity": { "id": customer },
@@ -192,6 +228,42 @@ pub fn return_authorization(
         })
         .collect::<Result<Vec<_>, AdapterError>>()?;
     Ok(json!({ "externalId": rma.id, "item": { "items": lines } }))
+}
+
+/// The body of a transform from a sales order to an item fulfilment: Stockade's shipment
+/// id as the external id (the key a retry looks it up by), the shipped lines marked as
+/// received by the fulfilment, the package with its tracking number, and the carrier in
+/// the memo. Shipped as status `C`, since Stockade hears of a shipment once it has left.
+pub fn item_fulfillment(
+    shipment: &Shipment,
+    ids: &HashMap<String, String>,
+) -> Result<Value, AdapterError> {
+    let lines = shipment
+        .lines
+        .iter()
+        .map(|line| {
+            Ok(json!({
+                "item": { "id": item_id(ids, &line.sku)? },
+                "quantity": line.quantity,
+                "itemReceive": true,
+            }))
+        })
+        .collect::<Result<Vec<_>, AdapterError>>()?;
+    let mut body = json!({
+        "externalId": shipment.id,
+        "shipStatus": { "id": "C" },
+        "item": { "items": lines },
+    });
+    if let Some(tracking) = &shipment.tracking_number {
+        body["package"] = json!({ "items": [{
+            "packageTrackingNumber": tracking,
+            "packageDescr": shipment.carrier,
+        }] });
+    }
+    if let Some(carrier) = &shipment.carrier {
+        body["memo"] = json!(format!("{CARRIER_MEMO}{carrier}"));
+    }
+    Ok(body)
 }
 
 /// The external id of the credit memo booked for an RMA.
@@ -222,7 +294,7 @@ pub fn record_id(body: &[u8]) -> Result<String, AdapterError> {
 }
 
 /// Fulfilment lines grouped into shipments, in NetSuite's order.
-pub fn shipments(order: &Order, rows: &[Row]) -> Result<Vec<Shipment>, AdapterError> {
+pub fn shipments(order_id: &str, rows: &[Row]) -> Result<Vec<Shipment>, AdapterError> {
     let mut out: Vec<Shipment> = Vec::new();
     for row in rows {
         let id = text(row, "id")?;
@@ -235,16 +307,19 @@ pub fn shipments(order: &Order, rows: &[Row]) -> Result<Vec<Shipment>, AdapterEr
             continue;
         }
         let shipped_at = date(text(row, "trandate")?)?;
+        let column = |name: &str| row.get(name).and_then(Value::as_str);
         out.push(Shipment {
-            id: format!("shp_netsuite_{id}"),
-            order_id: order.id.clone(),
+            // Stockade's own id when Stockade recorded the fulfilment.
+            id: column("externalid").map_or_else(|| format!("shp_netsuite_{id}"), str::to_owned),
+            order_id: order_id.to_owned(),
             reference: id.to_owned(),
             status: ShipmentStatus::Shipped,
-            carrier: None,
-            tracking_number: row
-                .get("tracking")
-                .and_then(Value::as_str)
+            carrier: column("memo")
+                .and_then(|m| m.strip_prefix(CARRIER_MEMO))
                 .map(str::to_owned),
+            tracking_number: column("tracking").map(str::to_owned),
+            // TODO: NetSuite's fulfilment carries no tracking URL for an arbitrary carrier;
+            // a channel that shows one must build it from the carrier and number.
             tracking_url: None,
             lines: vec![line],
             milestones: vec![Milestone {
@@ -299,6 +374,44 @@ mod tests {
             "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED"}]}"#;
         let e: ErrorBody = serde_json::from_str(body).unwrap();
         assert_eq!(e.first().0, "CONCURRENCY_LIMIT_EXCEEDED");
+    }
+
+    #[test]
+    fn fulfilments_carry_the_shipment_id_tracking_and_carrier_both_ways() {
+        let shipment = Shipment {
+            id: "shp_1".into(),
+            order_id: "ord_1".into(),
+            reference: "WMS-9".into(),
+            status: ShipmentStatus::Shipped,
+            carrier: Some("DHL".into()),
+            tracking_number: Some("JJD0001".into()),
+            tracking_url: None,
+            lines: vec![ShipmentLine {
+                sku: "A".into(),
+                quantity: 2,
+            }],
+            milestones: Vec::new(),
+            shipped_at: None,
+        };
+        let ids = HashMap::from([("A".to_owned(), "98".to_owned())]);
+        let body = item_fulfillment(&shipment, &ids).unwrap();
+        assert_eq!(body["externalId"], "shp_1");
+        assert_eq!(body["item"]["items"][0]["item"]["id"], "98");
+        assert_eq!(body["item"]["items"][0]["itemReceive"], true);
+        assert_eq!(
+            body["package"]["items"][0]["packageTrackingNumber"],
+            "JJD0001"
+        );
+        let r = row(json!({"links": [], "id": "120", "externalid": "shp_1",
+            "trandate": "2026-12-03", "tracking": "JJD0001", "memo": body["memo"],
+            "sku": "A", "quantity": "2"}));
+        let read = &shipments("ord_1", &[r]).unwrap()[0];
+        assert_eq!(
+            (read.id.as_str(), read.reference.as_str()),
+            ("shp_1", "120")
+        );
+        assert_eq!(read.carrier.as_deref(), Some("DHL"));
+        assert_eq!(read.tracking_number.as_deref(), Some("JJD0001"));
     }
 
     #[test]

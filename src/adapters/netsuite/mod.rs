@@ -1,7 +1,8 @@
 //! NetSuite through SuiteTalk REST: stock per item and location read with SuiteQL, sales
 //! orders created with Stockade's order id as their external id (looked up before any
-//! create, so a retry after a lost answer finds the first one), fulfilments read back,
-//! returns and credits made by transforming the records they come from. See
+//! create, so a retry after a lost answer finds the first one), shipments recorded as item
+//! fulfilments under Stockade's shipment id and read back, returns and credits made by
+//! transforming the records they come from. See
 //! `docs/ADAPTERS.md` for the settings, the role's permissions and the known gaps.
 //!
 //! A refund is booked as a credit memo transformed from the return authorization: it
@@ -18,7 +19,7 @@ use time::OffsetDateTime;
 
 use super::{AdapterError, ErpAdapter, ErpReference};
 use crate::config::Secret;
-use crate::domain::order::Order;
+use crate::domain::order::{Allocation, Order};
 use crate::domain::rma::Rma;
 use crate::domain::shipment::Shipment;
 use crate::store::PositionRow;
@@ -126,6 +127,23 @@ impl NetSuite {
         map::item_ids(&rows)
     }
 
+    async fn location_ids(
+        &self,
+        allocations: impl Iterator<Item = &Allocation>,
+    ) -> Result<std::collections::HashMap<String, String>, AdapterError> {
+        let mut names: Vec<String> = allocations.map(|a| a.location.clone()).collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let rows = self
+            .client
+            .suiteql(&map::location_ids_query(names.len()), &names)
+            .await?;
+        map::location_ids(&rows)
+    }
+
     /// The sales order's internal id: the one recorded on the order, or found again.
     async fn sales_order_id(&self, order: &Order) -> Result<String, AdapterError> {
         if let Some(reference) = &order.erp.reference {
@@ -160,8 +178,8 @@ impl ErpAdapter for NetSuite {
         skus: &[String],
         locations: &[String],
     ) -> Result<Vec<PositionRow>, AdapterError> {
-        // TODO: an empty SKU list reads nothing; a full sweep of every item needs paging
-        // over the item table first, which the projection sync will bring.
+        // Asked by SKU only: the projection sweeps Stockade's catalog a page of SKUs at a
+        // time, and items NetSuite holds that Stockade does not sell are not its business.
         let mut out = Vec::new();
         for chunk in skus.chunks(SKUS_PER_QUERY) {
             let rows = self
@@ -181,22 +199,32 @@ impl ErpAdapter for NetSuite {
             return Ok(ErpReference(id));
         }
         let ids = self.item_ids(order.lines.iter().map(|l| &l.sku)).await?;
-        let body = map::sales_order(order, &self.customer_id, &ids)?;
+        let locations = self
+            .location_ids(order.lines.iter().flat_map(|l| &l.allocations))
+            .await?;
+        let body = map::sales_order(order, &self.customer_id, &ids, &locations)?;
         self.create(&format!("{RECORDS}/salesOrder"), &body).await
     }
 
     async fn shipments(&self, order: &Order) -> Result<Vec<Shipment>, AdapterError> {
         let so = self.sales_order_id(order).await?;
         let rows = self.client.suiteql(map::fulfilments_query(), &[so]).await?;
-        map::shipments(order, &rows)
+        map::shipments(&order.id, &rows)
     }
 
     async fn record_shipment(
         &self,
-        _order: &Order,
-        _shipment: &Shipment,
+        order: &Order,
+        shipment: &Shipment,
     ) -> Result<ErpReference, AdapterError> {
-        Err(AdapterError::Permanent("not written yet".into()))
+        if let Some(id) = self.find("itemFulfillment", &shipment.id).await? {
+            return Ok(ErpReference(id));
+        }
+        let so = self.sales_order_id(order).await?;
+        let ids = self.item_ids(shipment.lines.iter().map(|l| &l.sku)).await?;
+        let body = map::item_fulfillment(shipment, &ids)?;
+        let path = format!("{RECORDS}/salesOrder/{so}/!transform/itemFulfillment");
+        self.create(&path, &body).await
     }
 
     async fn create_return(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {

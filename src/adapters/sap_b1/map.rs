@@ -47,11 +47,138 @@ pub struct DocumentKey {
     pub entry: i64,
 }
 
+/// An order's lines, as a delivery note based on it needs them.
+#[derive(Debug, Deserialize)]
+pub struct OrderLines {
+    #[serde(rename = "DocEntry")]
+    pub entry: i64,
+    #[serde(rename = "DocumentLines", default)]
+    pub lines: Vec<OrderLine>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrderLine {
+    #[serde(rename = "LineNum")]
+    pub number: i64,
+    #[serde(rename = "ItemCode")]
+    pub item: String,
+    /// What is still to be delivered on this line.
+    #[serde(rename = "RemainingOpenQuantity", default)]
+    pub open: Value,
+}
+
+/// The Document type code of a sales order, as a delivery line's `BaseType` names it.
+const SALES_ORDER: i64 = 17;
+/// The length of a document's customer reference (`NumAtCard`).
+const NUM_AT_CARD_MAX: usize = 100;
+/// The length of a document's remarks (`Comments`); a longer text is refused by B1.
+const COMMENTS_MAX: usize = 254;
+
+/// The `DocumentLines` of a delivery note based on `order` for what `shipment` carried:
+/// each shipped SKU taken from the order's lines for that item that are still open, in
+/// line order. More than the order still has open is refused before B1 sees it.
+fn delivery_lines(order: &OrderLines, shipment: &Shipment) -> Result<Vec<Value>, AdapterError> {
+    // What each order line still has open, drawn down as shipped lines take from it.
+    let mut open = order
+        .lines
+        .iter()
+        .map(|line| {
+            units(&line.open, || {
+                let at = format!("order {} line {}", order.entry, line.number);
+                format!("{at} RemainingOpenQuantity")
+            })
+        })
+        .collect::<Result<Vec<i64>, AdapterError>>()?;
+    let mut lines = Vec::new();
+    for shipped in &shipment.lines {
+        if shipped.quantity <= 0 {
+            return Err(AdapterError::Permanent(format!(
+                "shipment {}: {} units of {} is not a quantity to deliver",
+                shipment.id, shipped.quantity, shipped.sku
+            )));
+        }
+        let mut rest = shipped.quantity;
+        for (line, open) in order.lines.iter().zip(open.iter_mut()) {
+            let take = rest.min(*open);
+            if line.item != shipped.sku || take == 0 {
+                continue;
+            }
+            lines.push(json!({
+                "BaseType": SALES_ORDER,
+                "BaseEntry": order.entry,
+                "BaseLine": line.number,
+                "Quantity": take,
+            }));
+            *open -= take;
+            rest -= take;
+        }
+        if rest > 0 {
+            return Err(AdapterError::Permanent(format!(
+                "shipment {}: {} units of {} shipped, {rest} more than order {} has open in SAP B1",
+                shipment.id, shipped.quantity, shipped.sku, order.entry
+            )));
+        }
+    }
+    Ok(lines)
+}
+
+/// The customer reference of a delivery note Stockade records: the order's id, a slash,
+/// the shipment's id. It is looked up before every create, and the order's id in front
+/// keeps it next to the notes a clerk copies from the order (which carry the order's id).
+pub fn shipment_key(order_id: &str, shipment_id: &str) -> Result<String, AdapterError> {
+    let key = format!("{order_id}/{shipment_id}");
+    if key.len() > NUM_AT_CARD_MAX {
+        return Err(AdapterError::Permanent(format!(
+            "shipment {shipment_id}: `{key}` is longer than B1's {NUM_AT_CARD_MAX}-character \
+             customer reference"
+        )));
+    }
+    Ok(key)
+}
+
+/// A `DeliveryNotes` document based on the order, keyed by [`shipment_key`], with the
+/// tracking number on the document and the carrier in its remarks.
+pub fn delivery_note(
+    order: &OrderLines,
+    order_id: &str,
+    shipment: &Shipment,
+    card_code: &str,
+) -> Result<Value, AdapterError> {
+    // TODO: B1 names the carrier by a shipping type code (`TransportationCode`, table
+    // OSHP) set up per company; until carriers are mapped to codes the carrier's name is
+    // only in the remarks, and shipments read back carry none.
+    let carrier = shipment
+        .carrier
+        .as_deref()
+        .map_or_else(String::new, |c| format!(" by {c}"));
+    let mut note = json!({
+        "CardCode": card_code,
+        "NumAtCard": shipment_key(order_id, &shipment.id)?,
+        "Comments": format!(
+            "Shipment {} ({}) of order {order_id}{carrier}",
+            shipment.id, shipment.reference
+        )
+        .chars()
+        .take(COMMENTS_MAX)
+        .collect::<String>(),
+        "DocumentLines": delivery_lines(order, shipment)?,
+    });
+    if let Some(at) = shipment.shipped_at {
+        note["DocDate"] = json!(at.date().to_string());
+    }
+    if let Some(tracking) = &shipment.tracking_number {
+        note["TrackingNumber"] = json!(tracking);
+    }
+    Ok(note)
+}
+
 /// A `DeliveryNotes` document, as far as a shipment needs it.
 #[derive(Debug, Deserialize)]
 pub struct DeliveryNote {
     #[serde(rename = "DocEntry")]
     pub entry: i64,
+    #[serde(rename = "NumAtCard")]
+    pub num_at_card: Option<String>,
     #[serde(rename = "DocNum")]
     pub number: Option<i64>,
     #[serde(rename = "DocDate")]
@@ -273,8 +400,14 @@ pub fn shipment(order: &Order, note: DeliveryNote) -> Result<Option<Shipment>, A
             quantity,
         });
     }
+    // Stockade's own shipment id when Stockade recorded the note.
+    let id = note
+        .num_at_card
+        .as_deref()
+        .and_then(|key| key.strip_prefix(order.id.as_str())?.strip_prefix('/'))
+        .map_or_else(|| format!("sap-b1-dln-{}", note.entry), str::to_owned);
     Ok(Some(Shipment {
-        id: format!("sap-b1-dln-{}", note.entry),
+        id,
         order_id: order.id.clone(),
         reference: note.number.unwrap_or(note.entry).to_string(),
         status: ShipmentStatus::Shipped,
@@ -353,6 +486,53 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn delivery_lines_draw_down_the_open_order_lines_in_order() {
+        let order: OrderLines = serde_json::from_value(json!({"DocEntry": 7, "DocumentLines": [
+            {"LineNum": 0, "ItemCode": "A", "RemainingOpenQuantity": 2.0},
+            {"LineNum": 1, "ItemCode": "B", "RemainingOpenQuantity": 1.0},
+            {"LineNum": 2, "ItemCode": "A", "RemainingOpenQuantity": 3.0},
+        ]}))
+        .unwrap();
+        let line = |sku: &str, quantity| ShipmentLine {
+            sku: sku.into(),
+            quantity,
+        };
+        let mut shipment = Shipment {
+            id: "shp_1".into(),
+            order_id: "ord_1".into(),
+            reference: "WMS-1".into(),
+            status: ShipmentStatus::Shipped,
+            carrier: None,
+            tracking_number: None,
+            tracking_url: None,
+            // The same SKU twice never draws on the same open units twice.
+            lines: vec![line("A", 1), line("A", 3)],
+            milestones: Vec::new(),
+            shipped_at: None,
+        };
+        let drawn: Vec<(i64, i64)> = delivery_lines(&order, &shipment)
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["BaseLine"].as_i64().unwrap(),
+                    l["Quantity"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(drawn, [(0, 1), (0, 1), (2, 2)]);
+
+        shipment.lines = vec![line("A", 6)];
+        let e = delivery_lines(&order, &shipment).unwrap_err();
+        assert!(
+            matches!(&e, AdapterError::Permanent(m) if m.contains("1 more")),
+            "{e}"
+        );
+        shipment.lines = vec![line("B", 0)];
+        assert!(delivery_lines(&order, &shipment).is_err());
     }
 
     #[test]

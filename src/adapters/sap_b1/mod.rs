@@ -3,7 +3,9 @@
 //! Stock comes from `Items` and their `ItemWarehouseInfoCollection`; orders go to
 //! `Orders` under Stockade's order id as the customer reference (`NumAtCard`), which is
 //! looked up before every create so that a retry after a timeout finds the first order
-//! instead of making a second; shipments are the `DeliveryNotes` carrying that reference;
+//! instead of making a second; shipments are the `DeliveryNotes` carrying that reference,
+//! and the ones Stockade records are based on the order's lines and keyed by order and
+//! shipment id together;
 //! returns are `ReturnRequest` documents and refunds `CreditNotes`, both keyed by the RMA
 //! id the same way. Sessions live in [`session`], the protocol in [`client`], the shapes
 //! in [`map`]. What the B1 user needs and what is not covered is in `docs/ADAPTERS.md`.
@@ -26,7 +28,7 @@ pub mod map;
 pub mod session;
 
 use client::Client;
-use map::{DeliveryNote, DocumentKey, Item};
+use map::{DeliveryNote, DocumentKey, Item, OrderLines};
 use session::Login;
 
 /// SKUs named in one `$filter`: keeps the URL well under what proxies accept.
@@ -139,6 +141,26 @@ impl SapB1 {
         Ok(ErpReference(created.entry.to_string()))
     }
 
+    /// The order's open lines, found by its customer reference as at submission.
+    async fn order_lines(&self, order: &Order) -> Result<OrderLines, AdapterError> {
+        let found: Vec<OrderLines> = self
+            .list(
+                "Orders",
+                &[
+                    ("$select", "DocEntry,DocumentLines".into()),
+                    (
+                        "$filter",
+                        format!("NumAtCard eq {}", map::literal(&order.id)),
+                    ),
+                ],
+            )
+            .await?;
+        found
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdapterError::Permanent(format!("order {} is not in SAP B1", order.id)))
+    }
+
     async fn list<T: DeserializeOwned>(
         &self,
         entity: &str,
@@ -183,18 +205,17 @@ impl ErpAdapter for SapB1 {
     }
 
     async fn shipments(&self, order: &Order) -> Result<Vec<Shipment>, AdapterError> {
+        // Notes a clerk copied from the order carry its id; the ones Stockade recorded carry
+        // it with the shipment's id after a slash.
         // TODO: also find delivery notes by their base document (`DocumentLines/BaseEntry`
         // = the order's DocEntry); one keyed in by hand without the customer reference is
         // missed today, and its goods never show as shipped.
-        let notes: Vec<DeliveryNote> = self
-            .list(
-                "DeliveryNotes",
-                &[(
-                    "$filter",
-                    format!("NumAtCard eq {}", map::literal(&order.id)),
-                )],
-            )
-            .await?;
+        let filter = format!(
+            "NumAtCard eq {} or startswith(NumAtCard, {})",
+            map::literal(&order.id),
+            map::literal(&format!("{}/", order.id))
+        );
+        let notes: Vec<DeliveryNote> = self.list("DeliveryNotes", &[("$filter", filter)]).await?;
         let mut shipments = Vec::new();
         for note in notes {
             shipments.extend(map::shipment(order, note)?);
@@ -204,10 +225,23 @@ impl ErpAdapter for SapB1 {
 
     async fn record_shipment(
         &self,
-        _order: &Order,
-        _shipment: &Shipment,
+        order: &Order,
+        shipment: &Shipment,
     ) -> Result<ErpReference, AdapterError> {
-        Err(AdapterError::Permanent("not written yet".into()))
+        let key = map::shipment_key(&order.id, &shipment.id)?;
+        if let Some(entry) = self.find("DeliveryNotes", &key).await? {
+            return Ok(ErpReference(entry));
+        }
+        let base = self.order_lines(order).await?;
+        let note = map::delivery_note(&base, &order.id, shipment, &self.card_code)?;
+        let created: DocumentKey = self.client.create("DeliveryNotes", &note).await?;
+        tracing::info!(
+            erp.system = "sap_b1",
+            shipment.id = %shipment.id,
+            doc_entry = created.entry,
+            "sap b1: delivery note created"
+        );
+        Ok(ErpReference(created.entry.to_string()))
     }
 
     async fn create_return(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {

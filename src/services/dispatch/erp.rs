@@ -1,6 +1,6 @@
-//! The ERP as a destination: accepted orders are submitted, authorized returns created,
-//! received returns refunded, through the configured adapter; what the ERP answers is
-//! recorded on the order or RMA.
+//! The ERP as a destination: accepted orders are submitted, shipments that left the
+//! building recorded, authorized returns created, received returns refunded, through the
+//! configured adapter; what the ERP answers is recorded on the order or RMA.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::adapters::{AdapterError, Destination, ErpAdapter};
-use crate::domain::order::ErpState;
+use crate::domain::order::{ErpState, Order};
 use crate::domain::outbound::{Envelope, EventKind};
+use crate::domain::shipment::Shipment;
 use crate::policy::DestinationPolicy;
 use crate::store::{ErpUpdate, Store};
 
@@ -59,6 +60,50 @@ impl ErpDestination {
             .await
             .map_err(AdapterError::Transient)
     }
+
+    async fn order(&self, id: &str) -> Result<Order, AdapterError> {
+        let order = self.store.order(id).await.map_err(transient)?;
+        order.ok_or_else(|| AdapterError::Permanent(format!("order {id} is gone")))
+    }
+
+    /// Records a shipment in the ERP once its goods have left; the milestones before
+    /// (picked, packed) and an exception move no stock there, so they are acknowledged
+    /// without a call. A later milestone of a recorded shipment (delivered) finds the
+    /// document the adapter made and makes no second one.
+    async fn shipment(&self, event: &Envelope) -> Result<(), AdapterError> {
+        let shipment: Shipment = serde_json::from_value(event.data.clone()).map_err(|e| {
+            AdapterError::Permanent(format!("shipment.updated without a shipment: {e}"))
+        })?;
+        if !shipment.status.has_left() {
+            return Ok(());
+        }
+        let order = self.order(&shipment.order_id).await?;
+        match order.erp.state {
+            // The order itself is still on its way to the ERP; the dispatcher comes back.
+            ErpState::Pending => {
+                return Err(AdapterError::Transient(format!(
+                    "order {} is not in the ERP yet",
+                    order.id
+                )));
+            }
+            ErpState::Rejected => {
+                return Err(AdapterError::Permanent(format!(
+                    "order {} was refused by the ERP, so its shipment cannot be recorded",
+                    order.id
+                )));
+            }
+            ErpState::Acknowledged => {}
+        }
+        let reference = self.erp.record_shipment(&order, &shipment).await?;
+        tracing::info!(
+            order.id = %order.id,
+            shipment.id = %shipment.id,
+            erp.system = self.erp.system(),
+            erp.reference = %reference.0,
+            "shipment recorded in erp"
+        );
+        Ok(())
+    }
 }
 
 fn id_of<'a>(event: &'a Envelope, field: &str) -> Result<&'a str, AdapterError> {
@@ -84,7 +129,10 @@ impl Destination for ErpDestination {
         // after submission must still be cancelled in the ERP by hand.
         matches!(
             kind,
-            EventKind::OrderAccepted | EventKind::ReturnAuthorized | EventKind::ReturnReceived
+            EventKind::OrderAccepted
+                | EventKind::ShipmentUpdated
+                | EventKind::ReturnAuthorized
+                | EventKind::ReturnReceived
         )
     }
 
@@ -100,9 +148,7 @@ impl Destination for ErpDestination {
         match event.kind {
             EventKind::OrderAccepted => {
                 let id = id_of(event, "id")?;
-                let order = self.store.order(id).await.map_err(transient)?;
-                let order =
-                    order.ok_or_else(|| AdapterError::Permanent(format!("order {id} is gone")))?;
+                let order = self.order(id).await?;
                 match self.erp.submit_order(&order).await {
                     Ok(reference) => {
                         self.record(id, ErpState::Acknowledged, Some(reference.0.clone()))
@@ -117,6 +163,7 @@ impl Destination for ErpDestination {
                     Err(e) => Err(e),
                 }
             }
+            EventKind::ShipmentUpdated => self.shipment(event).await,
             EventKind::ReturnAuthorized | EventKind::ReturnReceived => {
                 let rma_id = id_of(event, "id")?;
                 let record = self.store.rma(rma_id).await.map_err(transient)?;

@@ -1,8 +1,9 @@
 //! What every ERP adapter must do, whatever its vendor: read stock across pages, create a
-//! sales order exactly once even when an answer is lost, read shipments back, create a
-//! return and its credit once, and come through throttling, expired sessions and garbage
-//! answers either with the right figures or with a clear error, never a panic or a wrong
-//! number. Each case runs once per fake.
+//! sales order exactly once even when an answer is lost, read shipments back, record a
+//! shipment once, create a return and its credit once, and come through throttling,
+//! expired sessions and garbage answers either with the right figures or with a clear
+//! error, never a panic or a wrong number. Each case runs once per fake; figures a vendor
+//! does not keep ([`ErpFake::FIGURES`]) are neither seeded nor compared.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,10 +15,11 @@ use stockade::domain::order::{
     Address, Customer, ErpLink, ErpState, Order, OrderLine, OrderStatus,
 };
 use stockade::domain::rma::{Rma, RmaLine, RmaStatus};
+use stockade::domain::shipment::{Shipment, ShipmentLine, ShipmentStatus};
 use stockade::store::PositionRow;
 use time::OffsetDateTime;
 
-use super::{Doc, ErpFake, Fault, Stock};
+use super::{Doc, ErpFake, Fault, Figure, Stock};
 
 pub fn register<F: ErpFake>(trials: &mut Vec<Trial>) {
     macro_rules! cases {
@@ -31,6 +33,7 @@ pub fn register<F: ErpFake>(trials: &mut Vec<Trial>) {
         an_order_is_created_once,
         a_retry_after_a_lost_answer_finds_the_first_order,
         shipments_are_read_back,
+        a_shipment_is_recorded_once,
         a_return_is_authorized_once,
         a_refund_is_booked_once,
         throttling_is_waited_out,
@@ -48,25 +51,34 @@ pub fn block_on(test: impl Future<Output = ()>) {
 
 // --- Fixtures ---------------------------------------------------------------------------
 
-fn stock(sku: &str, location: &str, on_hand: i64) -> Stock {
+/// `value` where the vendor keeps `figure`, zero where it does not.
+fn kept<F: ErpFake>(figure: Figure, value: i64) -> i64 {
+    if F::FIGURES.contains(&figure) {
+        value
+    } else {
+        0
+    }
+}
+
+fn stock<F: ErpFake>(sku: &str, location: &str, on_hand: i64) -> Stock {
     Stock {
         sku: sku.into(),
         location: location.into(),
-        on_hand,
-        committed: on_hand / 4,
-        unavailable: on_hand % 3,
-        incoming: on_hand % 5,
+        on_hand: kept::<F>(Figure::OnHand, on_hand),
+        committed: kept::<F>(Figure::Committed, on_hand / 4),
+        unavailable: kept::<F>(Figure::Unavailable, on_hand % 3),
+        incoming: kept::<F>(Figure::Incoming, on_hand % 5),
     }
 }
 
 /// 130 SKUs in two locations, and one SKU nobody asks for.
-fn catalog() -> Vec<Stock> {
+fn catalog<F: ErpFake>() -> Vec<Stock> {
     let mut rows = Vec::new();
     for i in 0..130 {
-        rows.push(stock(&format!("SKU-{i:04}"), "WH-EAST", 10 + i));
-        rows.push(stock(&format!("SKU-{i:04}"), "WH-WEST", 3 * i));
+        rows.push(stock::<F>(&format!("SKU-{i:04}"), "WH-EAST", 10 + i));
+        rows.push(stock::<F>(&format!("SKU-{i:04}"), "WH-WEST", 3 * i));
     }
-    rows.push(stock("NOT-ASKED", "WH-EAST", 99));
+    rows.push(stock::<F>("NOT-ASKED", "WH-EAST", 99));
     rows
 }
 
@@ -89,17 +101,18 @@ fn expected(rows: &[Stock], locations: &[&str]) -> Vec<(String, String, [i64; 5]
     out
 }
 
-fn figures(rows: &[PositionRow]) -> Vec<(String, String, [i64; 5])> {
+/// What the adapter answered, only the figures the vendor keeps.
+fn figures<F: ErpFake>(rows: &[PositionRow]) -> Vec<(String, String, [i64; 5])> {
     let mut out: Vec<_> = rows
         .iter()
         .map(|r| {
             let p = &r.position;
             let figures = [
-                p.on_hand,
-                p.committed,
+                kept::<F>(Figure::OnHand, p.on_hand),
+                kept::<F>(Figure::Committed, p.committed),
                 p.safety_stock,
-                p.unavailable,
-                p.incoming,
+                kept::<F>(Figure::Unavailable, p.unavailable),
+                kept::<F>(Figure::Incoming, p.incoming),
             ];
             (r.sku.clone(), r.location.clone(), figures)
         })
@@ -151,6 +164,39 @@ fn order(id: &str) -> Order {
     }
 }
 
+/// A shipment of these lines of `order` that has left, with its carrier and tracking.
+fn shipment(id: &str, order: &Order, lines: &[(&str, i64)]) -> Shipment {
+    let now = OffsetDateTime::now_utc();
+    Shipment {
+        id: id.into(),
+        order_id: order.id.clone(),
+        reference: format!("WMS-{}", &id[id.len() - 4..]),
+        status: ShipmentStatus::Shipped,
+        carrier: Some("DHL".into()),
+        tracking_number: Some(format!("JJD{}", &id[id.len() - 6..])),
+        tracking_url: None,
+        lines: lines
+            .iter()
+            .map(|(sku, quantity)| ShipmentLine {
+                sku: (*sku).into(),
+                quantity: *quantity,
+            })
+            .collect(),
+        milestones: Vec::new(),
+        shipped_at: Some(now),
+    }
+}
+
+fn lines_of(shipment: &Shipment) -> Vec<(String, i64)> {
+    let mut lines: Vec<_> = shipment
+        .lines
+        .iter()
+        .map(|l| (l.sku.clone(), l.quantity))
+        .collect();
+    lines.sort();
+    lines
+}
+
 fn rma(id: &str, order: &Order) -> Rma {
     Rma {
         id: id.into(),
@@ -172,7 +218,7 @@ fn rma(id: &str, order: &Order) -> Rma {
 /// A fake with the catalog in it, and its adapter.
 async fn seeded<F: ErpFake>() -> (F, Arc<dyn ErpAdapter>) {
     let fake = F::start().await;
-    fake.seed_stock(&catalog());
+    fake.seed_stock(&catalog::<F>());
     let adapter = fake.adapter();
     (fake, adapter)
 }
@@ -198,7 +244,7 @@ async fn stock_levels_span_pages_and_locations<F: ErpFake>() {
     let mut skus = asked();
     skus.push("NO-SUCH-SKU".into());
     let all = adapter.stock_levels(&skus, &[]).await.unwrap();
-    assert_eq!(figures(&all), expected(&catalog(), &[]));
+    assert_eq!(figures::<F>(&all), expected(&catalog::<F>(), &[]));
     assert_eq!(all.len(), 260);
     assert!(
         all.iter().all(|r| r.as_of.is_some()),
@@ -209,7 +255,7 @@ async fn stock_levels_span_pages_and_locations<F: ErpFake>() {
         .stock_levels(&skus, &["WH-EAST".into()])
         .await
         .unwrap();
-    assert_eq!(figures(&east), expected(&catalog(), &["WH-EAST"]));
+    assert_eq!(figures::<F>(&east), expected(&catalog::<F>(), &["WH-EAST"]));
 }
 
 async fn an_order_is_created_once<F: ErpFake>() {
@@ -278,6 +324,50 @@ async fn shipments_are_read_back<F: ErpFake>() {
     assert_eq!(adapter.shipments(&unrecorded).await.unwrap().len(), 2);
 }
 
+async fn a_shipment_is_recorded_once<F: ErpFake>() {
+    let (fake, adapter) = seeded::<F>().await;
+    let order = submitted(adapter.as_ref(), "ord_01JCONFORMANCE0000000012").await;
+    let first = shipment("shp_01JCONFORMANCE0000000012", &order, &[("SKU-0001", 2)]);
+    let made = adapter.record_shipment(&order, &first).await.unwrap();
+    assert_eq!(adapter.record_shipment(&order, &first).await.unwrap(), made);
+    assert_eq!(fake.documents_with_ref(Doc::Shipment, &first.id), 1);
+
+    // The ERP makes the document but its answer is lost: the retry finds it.
+    let second = shipment(
+        "shp_01JCONFORMANCE0000000013",
+        &order,
+        &[("SKU-0001", 1), ("SKU-0002", 1)],
+    );
+    fake.inject(Fault::SlowWrite(Duration::from_secs(2)));
+    let lost = adapter.record_shipment(&order, &second).await;
+    assert!(matches!(lost, Err(AdapterError::Transient(_))), "{lost:?}");
+    assert_eq!(fake.documents_with_ref(Doc::Shipment, &second.id), 1);
+    let retried = adapter.record_shipment(&order, &second).await.unwrap();
+    assert_ne!(retried, made);
+    assert_eq!(fake.documents_with_ref(Doc::Shipment, &second.id), 1);
+
+    // Both read back, each with its own tracking number and lines.
+    let read = adapter.shipments(&order).await.unwrap();
+    assert_eq!(read.len(), 2, "{read:?}");
+    for sent in [&first, &second] {
+        let found = read
+            .iter()
+            .find(|s| s.tracking_number == sent.tracking_number)
+            .unwrap_or_else(|| panic!("{:?} not read back: {read:?}", sent.tracking_number));
+        assert_eq!(lines_of(found), lines_of(sent));
+        assert!(found.status.has_left() && found.shipped_at.is_some());
+    }
+
+    // The order is now fully shipped: one more unit is refused, and nothing is made.
+    let extra = shipment("shp_01JCONFORMANCE0000000014", &order, &[("SKU-0002", 1)]);
+    let refused = adapter.record_shipment(&order, &extra).await;
+    assert!(
+        matches!(refused, Err(AdapterError::Permanent(_))),
+        "{refused:?}"
+    );
+    assert_eq!(fake.documents_with_ref(Doc::Shipment, &extra.id), 0);
+}
+
 async fn a_return_is_authorized_once<F: ErpFake>() {
     let (fake, adapter) = seeded::<F>().await;
     let order = submitted(adapter.as_ref(), "ord_01JCONFORMANCE0000000005").await;
@@ -299,8 +389,10 @@ async fn a_return_is_authorized_once<F: ErpFake>() {
 async fn a_refund_is_booked_once<F: ErpFake>() {
     let (fake, adapter) = seeded::<F>().await;
     let order = submitted(adapter.as_ref(), "ord_01JCONFORMANCE0000000007").await;
-    let rma = rma("rma_01JCONFORMANCE0000000007", &order);
+    let mut rma = rma("rma_01JCONFORMANCE0000000007", &order);
     adapter.create_return(&order, &rma).await.unwrap();
+    // The goods came back: a refund is for what was received.
+    rma.lines[0].received_damaged = 2;
     let credit = adapter.post_refund(&order, &rma).await.unwrap();
     assert_eq!(adapter.post_refund(&order, &rma).await.unwrap(), credit);
     assert_eq!(fake.documents_with_ref(Doc::Credit, &rma.id), 1);
@@ -319,7 +411,7 @@ async fn throttling_is_waited_out<F: ErpFake>() {
     let (fake, adapter) = seeded::<F>().await;
     fake.inject(Fault::Throttle(3));
     let rows = adapter.stock_levels(&asked(), &[]).await.unwrap();
-    assert_eq!(figures(&rows), expected(&catalog(), &[]));
+    assert_eq!(figures::<F>(&rows), expected(&catalog::<F>(), &[]));
     fake.inject(Fault::Throttle(2));
     let order = order("ord_01JCONFORMANCE0000000009");
     adapter.submit_order(&order).await.unwrap();
@@ -331,7 +423,7 @@ async fn an_expired_session_is_renewed<F: ErpFake>() {
     adapter.health().await.unwrap();
     fake.inject(Fault::ExpireSession);
     let rows = adapter.stock_levels(&asked(), &[]).await.unwrap();
-    assert_eq!(figures(&rows), expected(&catalog(), &[]));
+    assert_eq!(figures::<F>(&rows), expected(&catalog::<F>(), &[]));
     fake.inject(Fault::ExpireSession);
     let order = order("ord_01JCONFORMANCE0000000010");
     adapter.submit_order(&order).await.unwrap();
@@ -344,11 +436,19 @@ async fn garbage_answers_are_clear_errors<F: ErpFake>() {
         fake.inject(fault);
         match adapter.stock_levels(&asked(), &[]).await {
             // An adapter may retry past one bad answer, but then its figures must be right.
-            Ok(rows) => assert_eq!(figures(&rows), expected(&catalog(), &[]), "{fault:?}"),
+            Ok(rows) => assert_eq!(
+                figures::<F>(&rows),
+                expected(&catalog::<F>(), &[]),
+                "{fault:?}"
+            ),
             Err(e) => assert!(is_clear(&e), "{fault:?}: {e:?}"),
         }
         let rows = adapter.stock_levels(&asked(), &[]).await.unwrap();
-        assert_eq!(figures(&rows), expected(&catalog(), &[]), "after {fault:?}");
+        assert_eq!(
+            figures::<F>(&rows),
+            expected(&catalog::<F>(), &[]),
+            "after {fault:?}"
+        );
     }
     fake.inject(Fault::Malformed(50));
     let order = order("ord_01JCONFORMANCE0000000011");

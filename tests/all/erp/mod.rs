@@ -13,13 +13,31 @@ use stockade::adapters::ErpAdapter;
 
 use crate::harness::Backend;
 
+mod business_central;
+pub mod business_central_fake;
 pub mod conformance;
+mod end_to_end;
+mod gateway;
 mod netsuite;
 pub mod netsuite_fake;
+mod sap_b1;
+pub mod sap_b1_fake;
 
-pub fn register(trials: &mut Vec<Trial>, _: &[Backend]) {
-    conformance::register::<netsuite_fake::FakeNetSuite>(trials);
+pub fn register(trials: &mut Vec<Trial>, backends: &[Backend]) {
+    every_adapter::<netsuite_fake::FakeNetSuite>(trials);
     netsuite::register(trials);
+    every_adapter::<business_central_fake::FakeBusinessCentral>(trials);
+    business_central::register(trials);
+    every_adapter::<sap_b1_fake::FakeSapB1>(trials);
+    sap_b1::register(trials);
+    gateway::register(trials, backends);
+}
+
+/// What every adapter passes against its fake, written once: the conformance suite, and
+/// the whole gateway running on it.
+fn every_adapter<F: ErpFake>(trials: &mut Vec<Trial>) {
+    conformance::register::<F>(trials);
+    end_to_end::register::<F>(trials);
 }
 
 /// One (sku, location) as the ERP holds it, in Stockade's terms; each fake writes it in
@@ -38,6 +56,9 @@ pub struct Stock {
 #[derive(Debug, Clone, Copy)]
 pub enum Doc {
     SalesOrder,
+    /// A shipment document (item fulfilment, delivery note) made by `record_shipment`,
+    /// counted by the Stockade shipment id it carries.
+    Shipment,
     Return,
     Credit,
 }
@@ -59,12 +80,36 @@ pub enum Fault {
     Malformed(usize),
     /// A 200 whose body is larger than any adapter should read (over 8 MiB).
     Huge(usize),
+    /// From now on (`true`) every request gets the vendor's 503 answer, until the fake
+    /// is told `Down(false)`: an outage of unknown length.
+    Down(bool),
+}
+
+/// A canonical quantity an ERP may or may not keep per item and location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figure {
+    OnHand,
+    Committed,
+    Unavailable,
+    Incoming,
+}
+
+impl Figure {
+    pub const ALL: [Self; 4] = [
+        Self::OnHand,
+        Self::Committed,
+        Self::Unavailable,
+        Self::Incoming,
+    ];
 }
 
 /// A fake ERP the conformance suite can drive without knowing its vendor.
 pub trait ErpFake: Send + Sync + Sized + 'static {
     /// Appears in the trial names: `erp::conformance::<case>::<NAME>`.
     const NAME: &'static str;
+    /// The quantities the vendor keeps. The suite seeds and compares only these, and
+    /// leaves the others at zero: an adapter cannot report what its ERP never holds.
+    const FIGURES: &'static [Figure] = &Figure::ALL;
     /// Listens on 127.0.0.1 with an empty account.
     async fn start() -> Self;
     /// The adapter under test, pointed at this fake, with a timeout under one second and

@@ -1,6 +1,7 @@
 //! NetSuite's own rules, beyond the conformance suite: the fake refuses what NetSuite
 //! refuses (a wrong signature, a replayed nonce, a stale timestamp, a SuiteQL call without
-//! `Prefer: transient`), and the adapter stays within the account's concurrency limit.
+//! `Prefer: transient`), the adapter stays within the account's concurrency limit, and a
+//! fulfilment of an order NetSuite does not hold is refused in NetSuite's error shape.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +10,11 @@ use futures::future::join_all;
 use libtest_mimic::Trial;
 use reqwest::Url;
 use serde_json::{Value, json};
-use stockade::adapters::ErpAdapter;
 use stockade::adapters::netsuite::NetSuite;
 use stockade::adapters::netsuite::auth::authorization;
+use stockade::adapters::{AdapterError, ErpAdapter};
 use stockade::config::Secret;
+use stockade::domain::shipment::{Shipment, ShipmentLine, ShipmentStatus};
 
 use super::conformance::block_on;
 use super::netsuite_fake::{ACCOUNT, CONCURRENCY_LIMIT, FakeNetSuite};
@@ -30,6 +32,7 @@ pub fn register(trials: &mut Vec<Trial>) {
         suiteql_wants_prefer_transient_and_pages_like_netsuite,
         the_adapter_stays_within_the_concurrency_limit,
         an_adapter_over_the_limit_backs_off_until_served,
+        a_fulfilment_of_an_order_netsuite_lacks_is_refused,
     );
 }
 
@@ -168,4 +171,53 @@ async fn an_adapter_over_the_limit_backs_off_until_served() {
         fake.refused_for_concurrency() > 0,
         "the account refused nothing; the test proves nothing"
     );
+}
+
+async fn a_fulfilment_of_an_order_netsuite_lacks_is_refused() {
+    let fake = FakeNetSuite::start().await;
+    let adapter = fake.adapter();
+    fake.seed(&[Stock {
+        sku: "SKU-0001".into(),
+        location: "WH-EAST".into(),
+        on_hand: 9,
+        committed: 0,
+        unavailable: 0,
+        incoming: 0,
+    }]);
+    let mut order = super::conformance::order_for_tests("ord_NOT_IN_NETSUITE");
+    let shipment = Shipment {
+        id: "shp_NOT_IN_NETSUITE".into(),
+        order_id: order.id.clone(),
+        reference: "WMS-1".into(),
+        status: ShipmentStatus::Shipped,
+        carrier: None,
+        tracking_number: None,
+        tracking_url: None,
+        lines: vec![ShipmentLine {
+            sku: "SKU-0001".into(),
+            quantity: 1,
+        }],
+        milestones: Vec::new(),
+        shipped_at: None,
+    };
+    // Never submitted: not found by its external id, so nothing is transformed.
+    let e = adapter
+        .record_shipment(&order, &shipment)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::Permanent(m) if m.contains("not in NetSuite")),
+        "{e}"
+    );
+    // A recorded reference NetSuite no longer holds: its 404 names the missing record.
+    order.erp.reference = Some("999999".into());
+    let e = adapter
+        .record_shipment(&order, &shipment)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::Permanent(m) if m.contains("NONEXISTENT_ID")),
+        "{e}"
+    );
+    assert_eq!(fake.count(super::Doc::Shipment, &shipment.id), 0);
 }

@@ -2,7 +2,8 @@
 //! uses: SuiteQL (`Prefer: transient`, `limit`/`offset` paging, `hasMore`, every value a
 //! string, NULL columns left out), records read by internal or external id (`eid:`),
 //! sales orders created with a 204 and a `Location`, and `!transform` from sales orders to
-//! fulfilments and return authorizations and from those to credit memos.
+//! fulfilments (with their package tracking number and memo) and return authorizations and
+//! from those to credit memos, never for more than the source still holds.
 //!
 //! It checks OAuth 1.0a token-based authentication for real: the realm must be the
 //! account, the HMAC-SHA256 signature is recomputed over the base string, a stale
@@ -63,6 +64,9 @@ struct Record {
     created_from: Option<u64>,
     /// (item internal id, quantity)
     lines: Vec<(u64, i64)>,
+    /// A fulfilment's package tracking number and memo, as SuiteQL reads them back.
+    tracking: Option<String>,
+    memo: Option<String>,
 }
 
 #[derive(Default)]
@@ -72,6 +76,7 @@ struct Faults {
     malformed: usize,
     huge: usize,
     expire: bool,
+    down: bool,
     latency: Option<Duration>,
     slow_write: Option<Duration>,
 }
@@ -82,6 +87,8 @@ struct Account {
     items: BTreeMap<String, u64>,
     /// (sku, location) → figures
     stock: BTreeMap<(String, String), Stock>,
+    /// location name → internal id
+    locations: BTreeMap<String, u64>,
     records: Vec<Record>,
     next_id: u64,
     nonces: HashSet<String>,
@@ -171,10 +178,24 @@ impl FakeNetSuite {
                 account.next_id += 1;
                 account.items.insert(row.sku.clone(), id);
             }
+            if !account.locations.contains_key(&row.location) {
+                let id = account.next_id;
+                account.next_id += 1;
+                account.locations.insert(row.location.clone(), id);
+            }
             account
                 .stock
                 .insert((row.sku.clone(), row.location.clone()), row.clone());
         }
+    }
+
+    /// The external ids of every record of this kind, in creation order (`None` for one
+    /// made in the UI).
+    pub fn external_ids(&self, doc: Doc) -> Vec<Option<String>> {
+        let kind = kind_of(doc);
+        let account = self.shared.lock();
+        let records = account.records.iter().filter(|r| r.kind == kind);
+        records.map(|r| r.external_id.clone()).collect()
     }
 
     pub fn count(&self, doc: Doc, external_id: &str) -> usize {
@@ -205,6 +226,7 @@ impl FakeNetSuite {
             Fault::ExpireSession => faults.expire = true,
             Fault::Malformed(n) => faults.malformed += n,
             Fault::Huge(n) => faults.huge += n,
+            Fault::Down(down) => faults.down = down,
         }
     }
 
@@ -224,12 +246,60 @@ impl FakeNetSuite {
 fn kind_of(doc: Doc) -> &'static str {
     match doc {
         Doc::SalesOrder => "salesOrder",
+        Doc::Shipment => "itemFulfillment",
         Doc::Return => "returnAuthorization",
         Doc::Credit => "creditMemo",
     }
 }
 
 impl Account {
+    /// Commits a new sales order's lines at their locations, as NetSuite does for an order
+    /// pending fulfilment; a line without a location commits nothing anywhere.
+    fn commit(&mut self, body: &Value) -> Result<(), String> {
+        let mut commits = Vec::new();
+        for line in body["item"]["items"].as_array().into_iter().flatten() {
+            let Some(location) = line["location"]["id"].as_str() else {
+                continue;
+            };
+            let id = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
+            let name = self
+                .locations
+                .iter()
+                .find(|(_, l)| Some(**l) == id(&line["location"]["id"]));
+            let sku = self
+                .items
+                .iter()
+                .find(|(_, i)| Some(**i) == id(&line["item"]["id"]));
+            match (sku, name) {
+                (Some((sku, _)), Some((name, _))) => commits.push((
+                    sku.clone(),
+                    name.clone(),
+                    line["quantity"].as_i64().unwrap_or(0),
+                )),
+                _ => {
+                    return Err(format!(
+                        "Invalid Field Value {location} for the following field: location"
+                    ));
+                }
+            }
+        }
+        for (sku, location, quantity) in commits {
+            let figures = self
+                .stock
+                .entry((sku.clone(), location.clone()))
+                .or_insert_with(|| Stock {
+                    sku,
+                    location,
+                    on_hand: 0,
+                    committed: 0,
+                    unavailable: 0,
+                    incoming: 0,
+                });
+            figures.committed += quantity;
+        }
+        Ok(())
+    }
+
     fn add(
         &mut self,
         kind: &'static str,
@@ -245,8 +315,21 @@ impl Account {
             external_id: ext,
             created_from: from,
             lines,
+            tracking: None,
+            memo: None,
         });
         id
+    }
+
+    /// Units of `item` already on records of `kind` made from record `from`.
+    fn taken(&self, kind: &str, from: u64, item: u64) -> i64 {
+        self.records
+            .iter()
+            .filter(|r| r.kind == kind && r.created_from == Some(from))
+            .flat_map(|r| &r.lines)
+            .filter(|(i, _)| *i == item)
+            .map(|(_, q)| q)
+            .sum()
     }
 
     fn find(&self, kind: &str, id: &str) -> Option<&Record> {
@@ -346,6 +429,13 @@ fn take_fault(faults: &mut Faults) -> Option<Response> {
     let take = |n: &mut usize| std::mem::replace(n, n.saturating_sub(1)) > 0;
     if take(&mut faults.throttle) {
         return Some(concurrency_refusal());
+    }
+    if faults.down {
+        return Some(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "The service is temporarily unavailable.",
+        ));
     }
     if take(&mut faults.server_error) {
         return Some(error(
@@ -515,6 +605,15 @@ async fn suiteql(
             items
                 .map(|(sku, id)| json!({"links": [], "id": id.to_string(), "sku": sku}))
                 .collect()
+        } else if q.contains("FROM location WHERE") {
+            let names: HashSet<&String> = params.iter().collect();
+            let known = account
+                .locations
+                .iter()
+                .filter(|(name, _)| names.contains(name));
+            known
+                .map(|(name, id)| json!({"links": [], "id": id.to_string(), "name": name}))
+                .collect()
         } else if q.contains("'ItemShip'") {
             fulfilment_rows(&account, &params[0])
         } else if q.contains("FROM DUAL") {
@@ -600,13 +699,25 @@ fn fulfilment_rows(account: &Account, sales_order: &str) -> Vec<Value> {
     let mut rows = Vec::new();
     for f in fulfilments {
         for (item, quantity) in &f.lines {
-            rows.push(json!({
+            let mut row = json!({
                 "links": [],
                 "id": f.id.to_string(),
                 "trandate": "2026-12-03",
                 "sku": sku_of(*item),
                 "quantity": quantity.to_string(),
-            }));
+            });
+            // NULL columns are left out of a row, as SuiteQL does.
+            let optional = [
+                ("externalid", &f.external_id),
+                ("tracking", &f.tracking),
+                ("memo", &f.memo),
+            ];
+            for (column, value) in optional {
+                if let Some(value) = value {
+                    row[column] = json!(value);
+                }
+            }
+            rows.push(row);
         }
     }
     rows
@@ -720,6 +831,9 @@ async fn create(
             );
         }
     }
+    if let Err(detail) = account.commit(&body) {
+        return error(StatusCode::BAD_REQUEST, "INVALID_CONTENT", &detail);
+    }
     let id = account.add("salesOrder", ext, None, lines);
     created(&shared, "salesOrder", id)
 }
@@ -768,7 +882,7 @@ async fn transform(
             .filter(|(i, _)| i == item)
             .map(|(_, q)| q)
             .sum();
-        if *quantity > ordered {
+        if *quantity > ordered - account.taken(target, source.id, *item) {
             return error(
                 StatusCode::BAD_REQUEST,
                 "USER_ERROR",
@@ -787,6 +901,13 @@ async fn transform(
         }
     }
     let new = account.add(target, ext, Some(source.id), lines);
+    if target == "itemFulfillment" {
+        let record = account.records.last_mut().expect("just added");
+        record.tracking = body["package"]["items"][0]["packageTrackingNumber"]
+            .as_str()
+            .map(str::to_owned);
+        record.memo = body["memo"].as_str().map(str::to_owned);
+    }
     created(&shared, target, new)
 }
 

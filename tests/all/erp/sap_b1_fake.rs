@@ -2,10 +2,16 @@
 //! adapter could go wrong: `Login` issues a `B1SESSION` cookie and a `ROUTEID` cookie, both
 //! must come back, and a session idle longer than its timeout is gone (401 with error
 //! code 301); lists page by `Prefer: odata.maxpagesize` (20 by default) with a relative
-//! `odata.nextLink`; creates answer 201 with the whole document; errors come in the
-//! Service Layer's shape, `{"error": {"code": <number>, "message": {"lang", "value"}}}`.
+//! `odata.nextLink`; `$filter` takes `eq` and `startswith` clauses joined by `or`; creates
+//! answer 201 with the whole document; a delivery note's lines based on an order
+//! (`BaseType` 17) take the item from the order's line and never more than it has open;
+//! an order commits each line's quantity at its `WarehouseCode` in the item's
+//! `ItemWarehouseInfoCollection`, and a delivery note takes what it delivers off `InStock`
+//! there, and off `Committed` too when it is based on an order;
+//! errors come in the Service Layer's shape,
+//! `{"error": {"code": <number>, "message": {"lang", "value"}}}`.
 //! Tests can add latency, 5xx, throttling, cut-off and huge answers, answer a create only
-//! after the client gave up, and expire every session at once.
+//! after the client gave up, take the whole service down, and expire every session at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -21,6 +27,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
+use stockade::adapters::ErpAdapter;
+use stockade::adapters::sap_b1::{SapB1, SapB1Config};
+use stockade::config::Secret;
+
+use super::{Doc, Fault, Figure, Stock};
 
 pub const SAP_COMPANY: &str = "SBODEMOUS";
 pub const SAP_USER: &str = "stockade";
@@ -35,16 +46,21 @@ const DEFAULT_PAGE: usize = 20;
 pub struct SapFaults {
     /// Added before every answer.
     pub latency: Option<Duration>,
+    /// Added before the next answer only.
+    pub next_latency: Option<Duration>,
     /// Answered 500 in the Service Layer's error shape.
     pub fail_5xx: usize,
-    /// Answered 503 with `Retry-After: 7`, as a proxy in front sheds load.
+    /// Answered 503 with `Retry-After: <retry_after_secs>`, as a proxy in front sheds load.
     pub throttle: usize,
+    pub retry_after_secs: u64,
     /// Answered 200 with a cut-off body.
     pub malformed: usize,
     /// Answered 200 with 17 MiB.
     pub huge: usize,
-    /// Creates are saved, then answered only after this long.
+    /// The next create is saved, then answered only after this long.
     pub slow_create: Option<Duration>,
+    /// Every request, the login included, is answered 503 in the Service Layer's shape.
+    pub down: bool,
 }
 
 pub struct SapState {
@@ -137,7 +153,8 @@ impl FakeSapB1 {
     }
 
     /// A delivery note copied from the order keyed `num_at_card`, as a warehouse clerk
-    /// would make one.
+    /// would make one: B1 copies the customer reference, and each line draws on the first
+    /// order line of its item with some of it open, from that line's warehouse.
     pub fn deliver(
         &self,
         num_at_card: &str,
@@ -145,26 +162,40 @@ impl FakeSapB1 {
         tracking: &str,
         cancelled: bool,
     ) {
-        let order = self
-            .documents("Orders")
-            .into_iter()
-            .find(|o| o["NumAtCard"] == num_at_card);
-        let base = order
-            .as_ref()
-            .map_or(Value::Null, |o| o["DocEntry"].clone());
+        let mut documents = self.state.documents.lock().unwrap();
+        let mut order = documents
+            .get_mut("Orders")
+            .and_then(|orders| orders.iter_mut().find(|o| o["NumAtCard"] == num_at_card));
+        let mut note_lines = Vec::new();
+        for (n, (item, qty)) in lines.iter().enumerate() {
+            let mut line = json!({"LineNum": n, "ItemCode": item, "Quantity": *qty as f64});
+            if let Some(order) = order.as_deref_mut()
+                && let Some(Value::Array(base)) = order.get_mut("DocumentLines")
+                && let Some(base) = base.iter_mut().find(|l| {
+                    l["ItemCode"] == *item && l["RemainingOpenQuantity"].as_f64() > Some(0.0)
+                })
+            {
+                let open = base["RemainingOpenQuantity"].as_f64().unwrap_or(0.0);
+                base["RemainingOpenQuantity"] = json!((open - *qty as f64).max(0.0));
+                line["BaseLine"] = base["LineNum"].clone();
+                if let Some(warehouse) = base.get("WarehouseCode") {
+                    line["WarehouseCode"] = warehouse.clone();
+                }
+            }
+            if let Some(order) = order.as_deref() {
+                line["BaseType"] = json!(17);
+                line["BaseEntry"] = order["DocEntry"].clone();
+            }
+            note_lines.push(line);
+        }
+        let lines = note_lines;
+        book_lines(
+            &mut self.state.items.lock().unwrap(),
+            "DeliveryNotes",
+            &lines,
+        );
         let entry = self.state.next_entry.fetch_add(1, Ordering::SeqCst);
-        let lines: Vec<Value> = lines
-            .iter()
-            .enumerate()
-            .map(|(n, (item, qty))| {
-                json!({"LineNum": n, "ItemCode": item, "Quantity": *qty as f64,
-                       "BaseType": 17, "BaseEntry": base, "BaseLine": n})
-            })
-            .collect();
-        self.state
-            .documents
-            .lock()
-            .unwrap()
+        documents
             .entry("DeliveryNotes".into())
             .or_default()
             .push(json!({
@@ -173,6 +204,17 @@ impl FakeSapB1 {
                 "TrackingNumber": tracking, "Cancelled": if cancelled { "tYES" } else { "tNO" },
                 "DocumentStatus": "bost_Open", "DocumentLines": lines
             }));
+    }
+
+    /// A delivery note copied from the order whose `DocEntry` is `entry`.
+    pub fn deliver_from(&self, entry: &str, lines: &[(&str, i64)]) {
+        let order = self
+            .documents("Orders")
+            .into_iter()
+            .find(|o| o["DocEntry"] == entry.parse::<i64>().unwrap())
+            .expect("the order was created");
+        let key = order["NumAtCard"].as_str().unwrap_or_default().to_owned();
+        self.deliver(&key, lines, "", false);
     }
 
     /// Every session ends now, as when the Service Layer restarts.
@@ -209,7 +251,18 @@ fn invalid_session() -> Response {
     )
 }
 
+fn unavailable() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        -1,
+        "Service Unavailable: the Service Layer is not running",
+    )
+}
+
 async fn login(State(s): State<Arc<SapState>>, body: String) -> Response {
+    if s.faults.lock().unwrap().down {
+        return unavailable();
+    }
     let Ok(v) = serde_json::from_str::<Value>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -296,11 +349,17 @@ async fn logout(State(s): State<Arc<SapState>>, headers: HeaderMap) -> Response 
 
 /// The fault to answer with instead, after any latency.
 async fn faulted(s: &SapState) -> Option<Response> {
-    let latency = s.faults.lock().unwrap().latency;
+    let latency = {
+        let mut f = s.faults.lock().unwrap();
+        f.next_latency.take().or(f.latency)
+    };
     if let Some(d) = latency {
         tokio::time::sleep(d).await;
     }
     let mut f = s.faults.lock().unwrap();
+    if f.down {
+        return Some(unavailable());
+    }
     if f.fail_5xx > 0 {
         f.fail_5xx -= 1;
         return Some(error(
@@ -314,7 +373,7 @@ async fn faulted(s: &SapState) -> Option<Response> {
         return Some(
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                [("retry-after", "7")],
+                [("retry-after", f.retry_after_secs.to_string())],
                 "busy",
             )
                 .into_response(),
@@ -341,14 +400,45 @@ async fn faulted(s: &SapState) -> Option<Response> {
     None
 }
 
-/// `$filter` as the adapter writes it: `Field eq 'v'` joined by ` or `.
-fn parse_filter(filter: &str) -> Option<Vec<(String, String)>> {
+/// One clause of a `$filter` as the adapter writes them.
+enum Clause {
+    /// `Field eq 'v'`
+    Eq(String, String),
+    /// `startswith(Field, 'v')`
+    StartsWith(String, String),
+}
+
+impl Clause {
+    fn holds(&self, row: &Value) -> bool {
+        match self {
+            Self::Eq(field, v) => row[field.as_str()] == v.as_str(),
+            Self::StartsWith(field, v) => row[field.as_str()]
+                .as_str()
+                .is_some_and(|s| s.starts_with(v.as_str())),
+        }
+    }
+}
+
+/// `$filter` as the adapter writes it: `Field eq 'v'` and `startswith(Field, 'v')` joined
+/// by ` or `.
+fn parse_filter(filter: &str) -> Option<Vec<Clause>> {
+    let text = |v: &str| {
+        let v = v.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+        Some(v.replace("''", "'"))
+    };
     filter
         .split(" or ")
         .map(|clause| {
-            let (field, value) = clause.trim().split_once(" eq ")?;
-            let value = value.trim().strip_prefix('\'')?.strip_suffix('\'')?;
-            Some((field.trim().to_owned(), value.replace("''", "'")))
+            let clause = clause.trim();
+            if let Some(args) = clause
+                .strip_prefix("startswith(")
+                .and_then(|c| c.strip_suffix(')'))
+            {
+                let (field, value) = args.split_once(',')?;
+                return Some(Clause::StartsWith(field.trim().to_owned(), text(value)?));
+            }
+            let (field, value) = clause.split_once(" eq ")?;
+            Some(Clause::Eq(field.trim().to_owned(), text(value)?))
         })
         .collect()
 }
@@ -402,7 +492,7 @@ async fn list(
         let Some(clauses) = parse_filter(&filter) else {
             return error(StatusCode::BAD_REQUEST, -1000, "Invalid filter expression");
         };
-        rows.retain(|r| clauses.iter().any(|(f, v)| r[f.as_str()] == v.as_str()));
+        rows.retain(|r| clauses.iter().any(|c| c.holds(r)));
     }
     let skip: usize = param("$skip").and_then(|v| v.parse().ok()).unwrap_or(0);
     let top: Option<usize> = param("$top").and_then(|v| v.parse().ok());
@@ -467,67 +557,28 @@ async fn create(
     if let Some(r) = faulted(&s).await {
         return r;
     }
-    if !matches!(entity.as_str(), "Orders" | "ReturnRequest" | "CreditNotes") {
+    if !matches!(
+        entity.as_str(),
+        "Orders" | "DeliveryNotes" | "ReturnRequest" | "CreditNotes"
+    ) {
         return error(
             StatusCode::BAD_REQUEST,
             -5006,
             "The requested action is not supported for this object.",
         );
     }
-    let Ok(Value::Object(mut doc)) = serde_json::from_str::<Value>(&body) else {
+    let Ok(Value::Object(doc)) = serde_json::from_str::<Value>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,
             -1000,
             "Invalid JSON in request body",
         );
     };
-    if doc.get("CardCode").and_then(Value::as_str) != Some(SAP_CARD_CODE) {
-        return error(StatusCode::BAD_REQUEST, -10, "Invalid BP code");
-    }
-    let Some(Value::Array(lines)) = doc.get_mut("DocumentLines") else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            -5002,
-            "To generate this document, first define the numbering series in the Administration module",
-        );
+    let doc = match save(&s, entity, doc) {
+        Ok(doc) => doc,
+        Err((status, code, why)) => return error(status, code, &why),
     };
-    if lines.is_empty() {
-        return error(StatusCode::BAD_REQUEST, -5002, "Document has no lines");
-    }
-    for (n, line) in lines.iter_mut().enumerate() {
-        let item = line["ItemCode"].as_str().unwrap_or_default().to_owned();
-        if !s.items.lock().unwrap().contains_key(&item) {
-            return error(
-                StatusCode::BAD_REQUEST,
-                -10,
-                &format!("Invalid item code '{item}'"),
-            );
-        }
-        let qty = match &line["Quantity"] {
-            Value::Number(q) => q.as_f64(),
-            Value::String(q) => q.parse().ok(),
-            _ => None,
-        };
-        if !qty.is_some_and(|q| q > 0.0) {
-            return error(StatusCode::BAD_REQUEST, -10, "Quantity must be positive");
-        }
-        line["LineNum"] = json!(n);
-        line["Quantity"] = json!(qty);
-        line["LineStatus"] = json!("bost_Open");
-    }
-    let entry = s.next_entry.fetch_add(1, Ordering::SeqCst);
-    doc.insert("DocEntry".into(), json!(entry));
-    doc.insert("DocNum".into(), json!(1000 + entry));
-    doc.insert("DocumentStatus".into(), json!("bost_Open"));
-    doc.insert("Cancelled".into(), json!("tNO"));
-    let doc = Value::Object(doc);
-    s.documents
-        .lock()
-        .unwrap()
-        .entry(entity)
-        .or_default()
-        .push(doc.clone());
-    let slow = s.faults.lock().unwrap().slow_create;
+    let slow = s.faults.lock().unwrap().slow_create.take();
     if let Some(d) = slow {
         tokio::time::sleep(d).await;
     }
@@ -540,4 +591,269 @@ async fn create(
         doc.to_string(),
     )
         .into_response()
+}
+
+/// A refusal in the Service Layer's terms: status, error code, message.
+type Refusal = (StatusCode, i64, String);
+
+fn refusal(status: StatusCode, code: i64, value: &str) -> Refusal {
+    (status, code, value.to_owned())
+}
+
+/// Checks a new document as B1 does and saves it; the saved document, or the refusal.
+fn save(s: &SapState, entity: String, mut doc: Map<String, Value>) -> Result<Value, Refusal> {
+    if doc.get("CardCode").and_then(Value::as_str) != Some(SAP_CARD_CODE) {
+        return Err(refusal(StatusCode::BAD_REQUEST, -10, "Invalid BP code"));
+    }
+    let Some(Value::Array(lines)) = doc.get_mut("DocumentLines") else {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            -5002,
+            "To generate this document, first define the numbering series in the Administration module",
+        ));
+    };
+    if lines.is_empty() {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            -5002,
+            "Document has no lines",
+        ));
+    }
+    // Checked and saved under one lock, so that two creates never both draw on the same
+    // open quantity.
+    let mut documents = s.documents.lock().unwrap();
+    for (n, line) in lines.iter_mut().enumerate() {
+        based_on_order(&mut documents, line)?;
+        let item = line["ItemCode"].as_str().unwrap_or_default().to_owned();
+        if !s.items.lock().unwrap().contains_key(&item) {
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                -10,
+                &format!("Invalid item code '{item}'"),
+            ));
+        }
+        let Some(qty) = quantity(&line["Quantity"]).filter(|q| *q > 0.0) else {
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                -10,
+                "Quantity must be positive",
+            ));
+        };
+        line["LineNum"] = json!(n);
+        line["Quantity"] = json!(qty);
+        line["LineStatus"] = json!("bost_Open");
+        if entity == "Orders" {
+            line["RemainingOpenQuantity"] = json!(qty);
+        }
+    }
+    if let Some(Value::Array(lines)) = doc.get("DocumentLines") {
+        take_open_quantities(&mut documents, lines);
+        book_lines(&mut s.items.lock().unwrap(), &entity, lines);
+    }
+    let entry = s.next_entry.fetch_add(1, Ordering::SeqCst);
+    doc.insert("DocEntry".into(), json!(entry));
+    doc.insert("DocNum".into(), json!(1000 + entry));
+    doc.insert("DocumentStatus".into(), json!("bost_Open"));
+    doc.insert("Cancelled".into(), json!("tNO"));
+    let doc = Value::Object(doc);
+    documents.entry(entity).or_default().push(doc.clone());
+    Ok(doc)
+}
+
+/// Moves the warehouse figures of the items on these lines as B1 does for `entity`: an
+/// order commits its quantity, a delivery note takes it off `InStock` and, for a line
+/// based on an order, off `Committed`. A line without a `WarehouseCode` would use the
+/// item's default warehouse, which the fake does not keep, so it moves nothing.
+fn book_lines(items: &mut BTreeMap<String, Value>, entity: &str, lines: &[Value]) {
+    for line in lines {
+        let qty = quantity(&line["Quantity"]).unwrap_or(0.0);
+        let (in_stock, committed) = match entity {
+            "Orders" => (0.0, qty),
+            "DeliveryNotes" if line["BaseType"] == 17 => (-qty, -qty),
+            "DeliveryNotes" => (-qty, 0.0),
+            _ => continue,
+        };
+        let (Some(item), Some(warehouse)) =
+            (line["ItemCode"].as_str(), line["WarehouseCode"].as_str())
+        else {
+            continue;
+        };
+        let Some(Value::Array(rows)) = items
+            .get_mut(item)
+            .and_then(|i| i.get_mut("ItemWarehouseInfoCollection"))
+        else {
+            continue;
+        };
+        if !rows.iter().any(|r| r["WarehouseCode"] == warehouse) {
+            // B1 links an item to a warehouse on the first document that uses it there.
+            rows.push(json!({"WarehouseCode": warehouse, "ItemCode": item,
+                "InStock": 0.0, "Committed": 0.0, "Ordered": 0.0}));
+        }
+        let row = rows
+            .iter_mut()
+            .find(|r| r["WarehouseCode"] == warehouse)
+            .expect("added above");
+        for (field, change) in [("InStock", in_stock), ("Committed", committed)] {
+            let now = quantity(&row[field]).unwrap_or(0.0);
+            row[field] = json!(now + change);
+        }
+    }
+}
+
+fn quantity(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(q) => q.as_f64(),
+        Value::String(q) => q.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The order line a line with `BaseType` 17 is based on, checked: it must exist, and the
+/// line may not take more than it has open. The item and warehouse come from it.
+fn based_on_order(
+    documents: &mut BTreeMap<String, Vec<Value>>,
+    line: &mut Value,
+) -> Result<(), Refusal> {
+    if line.get("BaseType").is_none() {
+        return Ok(());
+    }
+    let invalid = |what: &str| refusal(StatusCode::BAD_REQUEST, -5002, what);
+    if line["BaseType"] != 17 {
+        return Err(invalid("Invalid base document type"));
+    }
+    let base = documents
+        .get("Orders")
+        .into_iter()
+        .flatten()
+        .find(|o| o["DocEntry"] == line["BaseEntry"])
+        .and_then(|o| {
+            let lines = o["DocumentLines"].as_array()?;
+            lines
+                .iter()
+                .find(|l| l["LineNum"] == line["BaseLine"])
+                .cloned()
+        });
+    let Some(base) = base else {
+        return Err(refusal(
+            StatusCode::NOT_FOUND,
+            -2028,
+            "No matching records found (ODBC -2028)",
+        ));
+    };
+    let open = base["RemainingOpenQuantity"].as_f64().unwrap_or(0.0);
+    if quantity(&line["Quantity"]).is_none_or(|q| q > open) {
+        return Err(invalid(
+            "Quantity exceeds the open quantity of the base document line",
+        ));
+    }
+    line["ItemCode"] = base["ItemCode"].clone();
+    if let Some(warehouse) = base.get("WarehouseCode") {
+        line["WarehouseCode"] = warehouse.clone();
+    }
+    Ok(())
+}
+
+/// Lowers the open quantity of the order lines these lines are based on.
+fn take_open_quantities(documents: &mut BTreeMap<String, Vec<Value>>, lines: &[Value]) {
+    for line in lines.iter().filter(|l| l["BaseType"] == 17) {
+        let orders = documents.get_mut("Orders").into_iter().flatten();
+        let Some(order) = orders
+            .into_iter()
+            .find(|o| o["DocEntry"] == line["BaseEntry"])
+        else {
+            continue;
+        };
+        if let Some(Value::Array(base)) = order.get_mut("DocumentLines")
+            && let Some(base) = base.iter_mut().find(|l| l["LineNum"] == line["BaseLine"])
+        {
+            let open = base["RemainingOpenQuantity"].as_f64().unwrap_or(0.0);
+            let taken = line["Quantity"].as_f64().unwrap_or(0.0);
+            base["RemainingOpenQuantity"] = json!(open - taken);
+        }
+    }
+}
+
+/// The conformance suite's view of the fake company: items with their warehouse figures
+/// (B1 keeps no quarantine figure), documents counted by their customer reference.
+impl super::ErpFake for FakeSapB1 {
+    const NAME: &'static str = "sap_b1";
+    const FIGURES: &'static [Figure] = &[Figure::OnHand, Figure::Committed, Figure::Incoming];
+
+    async fn start() -> Self {
+        FakeSapB1::start().await
+    }
+
+    fn adapter(&self) -> Arc<dyn ErpAdapter> {
+        Arc::new(
+            SapB1::new(SapB1Config {
+                url: self.url(),
+                company_db: SAP_COMPANY.into(),
+                user: SAP_USER.into(),
+                password: Secret::new(SAP_PASSWORD),
+                card_code: SAP_CARD_CODE.into(),
+                timeout: Duration::from_millis(700),
+                page_size: 7,
+            })
+            .unwrap(),
+        )
+    }
+
+    fn seed_stock(&self, rows: &[Stock]) {
+        let mut by_item: BTreeMap<&str, Vec<(&str, Value, Value, Value)>> = BTreeMap::new();
+        for r in rows {
+            by_item.entry(&r.sku).or_default().push((
+                &r.location,
+                json!(r.on_hand as f64),
+                json!(r.committed as f64),
+                json!(r.incoming as f64),
+            ));
+        }
+        for (item, warehouses) in by_item {
+            self.add_item(item, &warehouses);
+        }
+    }
+
+    fn documents_with_ref(&self, doc: Doc, external_ref: &str) -> usize {
+        let entity = match doc {
+            Doc::SalesOrder => "Orders",
+            Doc::Shipment => "DeliveryNotes",
+            Doc::Return => "ReturnRequest",
+            Doc::Credit => "CreditNotes",
+        };
+        let matches = |d: &Value| {
+            let key = d["NumAtCard"].as_str().unwrap_or_default();
+            match doc {
+                // The adapter keys a delivery note by `<order id>/<shipment id>`.
+                Doc::Shipment => key.split_once('/').is_some_and(|(_, s)| s == external_ref),
+                _ => key == external_ref,
+            }
+        };
+        self.documents(entity).iter().filter(|d| matches(d)).count()
+    }
+
+    fn ship(&self, erp_order: &str, lines: &[(&str, i64)]) {
+        self.deliver_from(erp_order, lines);
+    }
+
+    fn inject(&self, fault: Fault) {
+        match fault {
+            Fault::ExpireSession => self.expire_sessions(),
+            fault => {
+                let mut f = self.faults();
+                match fault {
+                    Fault::Latency(d) => f.next_latency = Some(d),
+                    Fault::SlowWrite(d) => f.slow_create = Some(d),
+                    Fault::Throttle(n) => {
+                        f.throttle += n;
+                        f.retry_after_secs = 1;
+                    }
+                    Fault::ServerError(n) => f.fail_5xx += n,
+                    Fault::Malformed(n) => f.malformed += n,
+                    Fault::Huge(n) => f.huge += n,
+                    Fault::Down(down) => f.down = down,
+                    Fault::ExpireSession => unreachable!("handled above"),
+                }
+            }
+        }
+    }
 }

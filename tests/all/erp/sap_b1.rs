@@ -1,9 +1,10 @@
-//! The SAP Business One adapter against the fake Service Layer over real sockets: stock
-//! across pages, orders that a retry never doubles, shipments, return requests, credit
-//! notes, sessions that expire under it, and answers that are garbage. No storage; each
-//! test runs once.
+//! SAP Business One's own rules, beyond the conformance suite, against the fake Service
+//! Layer over real sockets: `Prefer: odata.maxpagesize` paging with a relative
+//! `odata.nextLink`, one order line per warehouse, delivery notes based on the order's
+//! lines, cancelled notes, credit notes for what came back, the `B1SESSION` and `ROUTEID`
+//! cookies with one re-login for many callers and a logout at shutdown, and the Service
+//! Layer's error shapes. No storage; each test runs once.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -17,12 +18,13 @@ use stockade::domain::order::{
     Address, Allocation, Customer, ErpLink, ErpState, Order, OrderLine, OrderStatus,
 };
 use stockade::domain::rma::{Rma, RmaLine, RmaStatus};
-use stockade::domain::shipment::ShipmentStatus;
+use stockade::domain::shipment::{Shipment, ShipmentLine, ShipmentStatus};
 use time::OffsetDateTime;
 
-use crate::harness::{FakeSapB1, SAP_CARD_CODE, SAP_COMPANY, SAP_PASSWORD, SAP_USER};
+use super::conformance::block_on;
+use super::sap_b1_fake::{FakeSapB1, SAP_CARD_CODE, SAP_COMPANY, SAP_PASSWORD, SAP_USER};
 
-pub fn register(trials: &mut Vec<Trial>, _: &[crate::harness::Backend]) {
+pub fn register(trials: &mut Vec<Trial>) {
     macro_rules! once {
         ($($test:ident),* $(,)?) => {$(
             let name = concat!(module_path!(), "::", stringify!($test));
@@ -32,22 +34,15 @@ pub fn register(trials: &mut Vec<Trial>, _: &[crate::harness::Backend]) {
     once!(
         stock_of_many_items_is_read_across_pages,
         an_order_is_created_once_with_one_line_per_warehouse,
-        a_retry_after_a_timeout_finds_the_first_order,
         delivery_notes_become_shipments,
-        a_return_request_is_created_once,
+        a_delivery_note_draws_on_the_order_lines_it_ships,
         a_credit_note_books_what_came_back,
         an_expired_session_is_renewed_once_for_all_callers,
         logout_ends_the_session,
         bad_credentials_are_a_permanent_failure,
         service_layer_errors_keep_their_code_and_kind,
-        garbage_answers_become_clear_errors,
+        fractional_figures_are_refused_by_name,
     );
-}
-
-fn block_on(test: impl Future<Output = ()>) {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.worker_threads(2).enable_all();
-    runtime.build().unwrap().block_on(test);
 }
 
 fn adapter(fake: &FakeSapB1, page_size: u32, timeout: Duration) -> SapB1 {
@@ -241,24 +236,6 @@ async fn an_order_is_created_once_with_one_line_per_warehouse() {
     );
 }
 
-async fn a_retry_after_a_timeout_finds_the_first_order() {
-    let fake = stocked().await;
-    let erp = adapter(&fake, 20, Duration::from_millis(300));
-    let o = order("ord_slow", &[("A00001", 2, &[("01", 2)])]);
-    fake.faults().slow_create = Some(Duration::from_secs(2));
-    let e = erp.submit_order(&o).await.unwrap_err();
-    assert!(
-        matches!(&e, AdapterError::Transient(m) if m.contains("no answer")),
-        "{e}"
-    );
-    fake.faults().slow_create = None;
-    // The Service Layer saved it before the client gave up: the retry must find it.
-    let reference = erp.submit_order(&o).await.unwrap();
-    let orders = fake.documents("Orders");
-    assert_eq!(orders.len(), 1, "a retry never creates a second order");
-    assert_eq!(reference.0, orders[0]["DocEntry"].to_string());
-}
-
 async fn delivery_notes_become_shipments() {
     let fake = stocked().await;
     let erp = adapter(&fake, 20, SECOND);
@@ -287,29 +264,114 @@ async fn delivery_notes_become_shipments() {
     assert_eq!(s.milestones.len(), 1);
 }
 
-async fn a_return_request_is_created_once() {
+fn shipment(id: &str, order: &Order, lines: &[(&str, i64)]) -> Shipment {
+    Shipment {
+        id: id.into(),
+        order_id: order.id.clone(),
+        reference: "WMS-77".into(),
+        status: ShipmentStatus::Shipped,
+        carrier: Some("UPS".into()),
+        tracking_number: Some("1Z999AA10123456784".into()),
+        tracking_url: None,
+        lines: lines
+            .iter()
+            .map(|(sku, quantity)| ShipmentLine {
+                sku: (*sku).into(),
+                quantity: *quantity,
+            })
+            .collect(),
+        milestones: Vec::new(),
+        shipped_at: Some(OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_772_500_000)),
+    }
+}
+
+async fn a_delivery_note_draws_on_the_order_lines_it_ships() {
     let fake = stocked().await;
     let erp = adapter(&fake, 20, SECOND);
-    let o = order("ord_ret", &[("A00001", 5, &[("01", 5)])]);
-    let r = rma("rma_1", "ord_ret", &[("A00001", 2, 0, 0)]);
-    let first = erp.create_return(&o, &r).await.unwrap();
-    assert_eq!(erp.create_return(&o, &r).await.unwrap(), first);
-    let docs = fake.documents("ReturnRequest");
-    assert_eq!(docs.len(), 1);
-    assert_eq!(docs[0]["NumAtCard"], "rma_1");
-    assert_eq!(docs[0]["DocumentLines"][0]["ItemCode"], "A00001");
-    assert_eq!(docs[0]["DocumentLines"][0]["Quantity"], 2.0);
-    assert_eq!(docs[0]["DocumentLines"][0]["UnitPrice"], "30.00");
-    assert!(fake.documents("CreditNotes").is_empty());
+    let o = order(
+        "ord_dln",
+        &[("A00001", 5, &[("01", 3), ("02", 2)]), ("A00002", 1, &[])],
+    );
+    let entry = erp.submit_order(&o).await.unwrap();
+    // A clerk already delivered one unit of A00001 from warehouse 01 by hand.
+    fake.deliver("ord_dln", &[("A00001", 1)], "", false);
 
-    // More than the order holds is refused before B1 sees it.
-    let too_many = rma("rma_many", "ord_ret", &[("A00001", 6, 0, 0)]);
-    let e = erp.create_return(&o, &too_many).await.unwrap_err();
+    let s = shipment("shp_1", &o, &[("A00001", 4), ("A00002", 1)]);
+    let made = erp.record_shipment(&o, &s).await.unwrap();
+    let notes = fake.documents("DeliveryNotes");
+    let note = notes
+        .iter()
+        .find(|n| n["DocEntry"] == made.0.parse::<i64>().unwrap())
+        .unwrap();
+    assert_eq!(note["NumAtCard"], "ord_dln/shp_1");
+    assert_eq!(note["TrackingNumber"], "1Z999AA10123456784");
+    assert_eq!(note["DocDate"], "2026-03-03");
+    assert!(note["Comments"].as_str().unwrap().contains("by UPS"));
+    let based: Vec<(Value, Value, f64, Value)> = note["DocumentLines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let q = l["Quantity"].as_f64().unwrap();
+            (
+                l["BaseType"].clone(),
+                l["BaseLine"].clone(),
+                q,
+                l["WarehouseCode"].clone(),
+            )
+        })
+        .collect();
+    let entry: i64 = entry.0.parse().unwrap();
     assert!(
-        matches!(&e, AdapterError::Permanent(m) if m.contains("holds 5")),
+        note["DocumentLines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["BaseEntry"] == entry)
+    );
+    // What is left open on each order line, in line order: 2 of 3 from 01, 2 from 02, 1.
+    assert_eq!(
+        based,
+        vec![
+            (json!(17), json!(0), 2.0, json!("01")),
+            (json!(17), json!(1), 2.0, json!("02")),
+            (json!(17), json!(2), 1.0, Value::Null),
+        ]
+    );
+
+    // Both notes read back: the clerk's under B1's number, Stockade's under its own id.
+    let mut read: Vec<(String, Option<String>)> = erp
+        .shipments(&o)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.tracking_number))
+        .collect();
+    read.sort();
+    assert_eq!(read.len(), 2, "{read:?}");
+    assert!(read[0].0.starts_with("sap-b1-dln-"));
+    assert_eq!(read[1], ("shp_1".into(), Some("1Z999AA10123456784".into())));
+
+    // Nothing is left open: one more unit is refused before B1 sees it.
+    let more = shipment("shp_2", &o, &[("A00002", 1)]);
+    let e = erp.record_shipment(&o, &more).await.unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::Permanent(m) if m.contains("open")),
         "{e}"
     );
-    assert_eq!(fake.documents("ReturnRequest").len(), 1);
+    assert_eq!(fake.documents("DeliveryNotes").len(), 2);
+
+    // An order B1 does not hold has no lines to draw on.
+    let stray = order("ord_never_sent", &[("A00001", 1, &[("01", 1)])]);
+    let e = erp
+        .record_shipment(&stray, &shipment("shp_3", &stray, &[("A00001", 1)]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::Permanent(m) if m.contains("not in SAP B1")),
+        "{e}"
+    );
+    assert_eq!(fake.documents("DeliveryNotes").len(), 2);
 }
 
 async fn a_credit_note_books_what_came_back() {
@@ -435,12 +497,23 @@ async fn service_layer_errors_keep_their_code_and_kind() {
         "{e}"
     );
 
+    // A wait longer than the adapter takes in place goes back to the caller at once.
     fake.faults().throttle = 1;
+    fake.faults().retry_after_secs = 7;
     let e = erp.stock_levels(&[], &[]).await.unwrap_err();
     assert!(
         matches!(e, AdapterError::Throttled { retry_after: Some(d) } if d == Duration::from_secs(7)),
         "{e}"
     );
+
+    // An outage answers 503 in the Service Layer's shape, without Retry-After: transient.
+    fake.faults().down = true;
+    let e = erp.stock_levels(&[], &[]).await.unwrap_err();
+    assert!(
+        matches!(&e, AdapterError::Transient(m) if m.contains("HTTP 503")),
+        "{e}"
+    );
+    fake.faults().down = false;
 
     fake.faults().latency = Some(Duration::from_millis(400));
     let slow = adapter(&fake, 20, Duration::from_millis(150));
@@ -454,23 +527,9 @@ async fn service_layer_errors_keep_their_code_and_kind() {
     assert_eq!(erp.stock_levels(&[], &[]).await.unwrap().len(), 4);
 }
 
-async fn garbage_answers_become_clear_errors() {
+async fn fractional_figures_are_refused_by_name() {
     let fake = stocked().await;
     let erp = adapter(&fake, 20, SECOND);
-    fake.faults().malformed = 1;
-    let e = erp.stock_levels(&[], &[]).await.unwrap_err();
-    assert!(
-        matches!(&e, AdapterError::Transient(m) if m.contains("not the expected JSON")),
-        "{e}"
-    );
-
-    fake.faults().huge = 1;
-    let e = erp.stock_levels(&[], &[]).await.unwrap_err();
-    assert!(
-        matches!(&e, AdapterError::Transient(m) if m.contains("more than")),
-        "{e}"
-    );
-
     // Figures that are not whole units are refused, not rounded into availability.
     fake.add_item("A00003", &[("01", json!(2.5), json!(0), json!(0))]);
     let e = erp.stock_levels(&[], &[]).await.unwrap_err();

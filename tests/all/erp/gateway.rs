@@ -1,0 +1,111 @@
+//! The gateway hands the ERP what the warehouse reports: a `shipment.updated` event posted
+//! to `POST /v1/events` reaches the ERP (the fake NetSuite, through the real adapter and
+//! the outbox dispatcher) as one item fulfilment, whether the event comes again or a later
+//! milestone of the same shipment follows; milestones before the goods leave make no call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stockade::adapters::ErpAdapter;
+
+use super::netsuite_fake::FakeNetSuite;
+use super::{Doc, Stock};
+use crate::harness::{Backend, TestApp, now, policies_with};
+
+/// Retries within milliseconds, so that the test waits on the ERP, not on backoff.
+const FAST_OUTBOX: &str = "[dispatcher]\ntick_ms = 50\nbackoff_base_ms = 20\nbackoff_max_ms = 200\n\
+                           breaker_failures = 3\nbreaker_cooldown_ms = 300\n";
+
+/// Waits until every outbox event has been routed and delivered, and none is dead.
+async fn drained(app: &TestApp) {
+    let started = Instant::now();
+    loop {
+        let stats = app.state.services.store.outbox_stats().await.unwrap();
+        let idle = stats.unrouted == 0 && stats.destinations.iter().all(|d| d.pending == 0);
+        let dead: Vec<_> = stats.destinations.iter().filter(|d| d.dead > 0).collect();
+        assert!(dead.is_empty(), "dead letters: {dead:?}");
+        if idle {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the outbox never drained: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn milestone(id: &str, order_id: &str, status: &str) -> serde_json::Value {
+    json!([{"id": id, "type": "shipment.updated", "source": "wms", "occurred_at": now(),
+        "data": {"order_id": order_id, "shipment_id": "WMS-1", "status": status}}])
+}
+
+async fn a_shipment_event_reaches_the_erp_once(b: Backend) {
+    let netsuite = FakeNetSuite::start().await;
+    netsuite.seed(&[Stock {
+        sku: "CAP-RED".into(),
+        location: "WH-MAIN".into(),
+        on_hand: 25,
+        committed: 0,
+        unavailable: 0,
+        incoming: 0,
+    }]);
+    let policies = policies_with(&[("outbox.toml", FAST_OUTBOX)]);
+    let erp: Arc<dyn ErpAdapter> = Arc::new(netsuite.adapter());
+    let app = TestApp::build(&b, policies.path(), Some(erp), |_| {}).await;
+    app.state.dispatcher.clone().spawn();
+    let shop = app.as_key("test-shop-key");
+    let wms = app.as_key("test-wms-key");
+    let order = shop.order("SHIP-ERP-1", &[("CAP-RED", 2)]).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    drained(&app).await;
+    assert_eq!(netsuite.count(Doc::SalesOrder, &order_id), 1);
+
+    // Packed is not the ERP's business: acknowledged without a document.
+    let packed = wms.events(milestone("pack-1", &order_id, "packed")).await;
+    assert_eq!(packed[0]["status"], "applied", "{packed:?}");
+    drained(&app).await;
+    assert!(netsuite.external_ids(Doc::Shipment).is_empty());
+
+    wms.ship(&order_id, "WMS-1", &[("CAP-RED", 2)]).await;
+    drained(&app).await;
+    let fulfilments = netsuite.external_ids(Doc::Shipment);
+    assert_eq!(fulfilments.len(), 1, "{fulfilments:?}");
+    let shipment_id = fulfilments[0]
+        .clone()
+        .expect("made under Stockade's shipment id");
+    assert!(shipment_id.starts_with("shp_"), "{shipment_id}");
+
+    // The same event again is a duplicate; a later milestone finds the fulfilment.
+    let again = wms
+        .events(
+            json!([{"id": "ship-WMS-1", "type": "shipment.updated", "source": "wms",
+            "occurred_at": now(), "data": {"order_id": order_id, "shipment_id": "WMS-1",
+            "status": "shipped", "carrier": "DHL", "tracking_number": "JJD0001",
+            "lines": [{"sku": "CAP-RED", "quantity": 2}]}}]),
+        )
+        .await;
+    assert_eq!(again[0]["status"], "duplicate", "{again:?}");
+    let delivered = wms
+        .events(milestone("deliver-1", &order_id, "delivered"))
+        .await;
+    assert_eq!(delivered[0]["status"], "applied", "{delivered:?}");
+    drained(&app).await;
+    assert_eq!(netsuite.count(Doc::Shipment, &shipment_id), 1);
+    assert_eq!(netsuite.external_ids(Doc::Shipment).len(), 1);
+
+    // What NetSuite holds reads back with the warehouse's carrier and tracking.
+    let order = app.state.services.store.order(&order_id).await.unwrap();
+    let read = netsuite.adapter().shipments(&order.unwrap()).await.unwrap();
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0].id, shipment_id);
+    assert_eq!(read[0].carrier.as_deref(), Some("DHL"));
+    assert_eq!(read[0].tracking_number.as_deref(), Some("JJD0001"));
+    assert_eq!(
+        (read[0].lines[0].sku.as_str(), read[0].lines[0].quantity),
+        ("CAP-RED", 2)
+    );
+}
+
+crate::tests! { per_backend: [a_shipment_event_reaches_the_erp_once] }
