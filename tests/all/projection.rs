@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use stockade::adapters::{AdapterError, ErpAdapter, ErpReference};
@@ -18,9 +17,9 @@ use stockade::domain::order::Order;
 use stockade::domain::quantity::Position;
 use stockade::domain::rma::Rma;
 use stockade::domain::shipment::Shipment;
-use stockade::store::{PositionRow, ProjectionSnapshot};
+use stockade::store::{PositionRow, ProjectionOutcome, ProjectionSnapshot};
 
-use crate::harness::{Backend, TestApp, policies_with};
+use crate::harness::{Backend, TestApp, ats_in, policies_with};
 
 const FAST_OUTBOX: &str = "[dispatcher]\ntick_ms = 50\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nbreaker_failures = 3\nbreaker_cooldown_ms = 300\n";
 
@@ -163,14 +162,36 @@ async fn wait_acknowledged(app: &TestApp, id: &str) {
     }
 }
 
-fn ats_at(availability: &Value, location: &str) -> i64 {
-    availability["locations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["location"] == location)
-        .unwrap()["available_to_sell"]
-        .as_i64()
+/// Applies a snapshot of CAP-RED at WH-MAIN read from `taken_at`, as a sweep would.
+async fn snapshot_of_cap_red(
+    app: &TestApp,
+    taken_at: OffsetDateTime,
+    on_hand: i64,
+    committed: i64,
+) -> ProjectionOutcome {
+    let figures = [PositionRow {
+        sku: "CAP-RED".into(),
+        location: "WH-MAIN".into(),
+        position: Position {
+            on_hand,
+            committed,
+            ..Position::default()
+        },
+        updated_at: OffsetDateTime::now_utc(),
+        as_of: None,
+    }];
+    let snapshot = ProjectionSnapshot {
+        system: "scripted",
+        taken_at,
+        skus: &["CAP-RED".to_owned()],
+        locations: &["WH-MAIN".to_owned()],
+        figures: &figures,
+    };
+    app.state
+        .services
+        .store
+        .apply_projection(&snapshot)
+        .await
         .unwrap()
 }
 
@@ -201,9 +222,9 @@ async fn a_reservation_is_counted_once_before_during_and_after_the_hand_over(b: 
     );
     assert!(p.as_of.unwrap() >= before, "as_of is the snapshot's time");
     let a = app.get("/v1/availability/CAP-RED?fresh=1").await.json();
-    assert_eq!(ats_at(&a, "WH-MAIN"), 40 - 4 - safety, "{a}");
+    assert_eq!(ats_in(&a, "WH-MAIN"), 40 - 4 - safety, "{a}");
     assert_eq!(
-        ats_at(&a, "3PL-EAST"),
+        ats_in(&a, "3PL-EAST"),
         0,
         "an unreported position holds nothing"
     );
@@ -234,31 +255,7 @@ async fn a_reservation_is_counted_once_before_during_and_after_the_hand_over(b: 
     let before_ack = OffsetDateTime::now_utc();
     erp.taking_orders.store(true, Ordering::SeqCst);
     wait_acknowledged(&app, &id).await;
-    let store = services.store.clone();
-    let skus = ["CAP-RED".to_owned()];
-    let locations = ["WH-MAIN".to_owned()];
-    let committed_in_erp = |committed: i64| PositionRow {
-        sku: "CAP-RED".into(),
-        location: "WH-MAIN".into(),
-        position: Position {
-            on_hand: 40,
-            committed,
-            ..Position::default()
-        },
-        updated_at: OffsetDateTime::now_utc(),
-        as_of: None,
-    };
-    let early = [committed_in_erp(7)];
-    let outcome = store
-        .apply_projection(&ProjectionSnapshot {
-            system: "scripted",
-            taken_at: before_ack,
-            skus: &skus,
-            locations: &locations,
-            figures: &early,
-        })
-        .await
-        .unwrap();
+    let outcome = snapshot_of_cap_red(&app, before_ack, 40, 7).await;
     assert_eq!(
         outcome.held_locally, 3,
         "acknowledged after the snapshot began"
@@ -274,20 +271,10 @@ async fn a_reservation_is_counted_once_before_during_and_after_the_hand_over(b: 
         "counted once, in the ERP"
     );
     let a = app.get("/v1/availability/CAP-RED?fresh=1").await.json();
-    assert_eq!(ats_at(&a, "WH-MAIN"), 40 - 7 - safety);
+    assert_eq!(ats_in(&a, "WH-MAIN"), 40 - 7 - safety);
 
     // An older snapshot arriving late (another instance's) changes nothing.
-    let late = [committed_in_erp(0)];
-    let outcome = store
-        .apply_projection(&ProjectionSnapshot {
-            system: "scripted",
-            taken_at: before_ack,
-            skus: &skus,
-            locations: &locations,
-            figures: &late,
-        })
-        .await
-        .unwrap();
+    let outcome = snapshot_of_cap_red(&app, before_ack, 40, 0).await;
     assert_eq!(outcome.superseded, 1);
     assert!(outcome.changed.is_empty());
     assert_eq!(

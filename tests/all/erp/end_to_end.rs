@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::conformance::block_on;
 use super::{Doc, ErpFake, Fault, Stock};
-use crate::harness::{Backend, TestApp, policies_with};
+use crate::harness::{Backend, TestApp, ats_in, policies_with};
 
 const FAST_OUTBOX: &str = "[dispatcher]\ntick_ms = 50\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nbreaker_failures = 3\nbreaker_cooldown_ms = 300\n";
 
@@ -34,17 +34,6 @@ fn held(sku: &str, location: &str, on_hand: i64, committed: i64) -> Stock {
         unavailable: 0,
         incoming: 0,
     }
-}
-
-fn ats_at(availability: &Value, location: &str) -> i64 {
-    availability["locations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["location"] == location)
-        .unwrap_or_else(|| panic!("no {location} in {availability}"))["available_to_sell"]
-        .as_i64()
-        .unwrap()
 }
 
 async fn erp_state(app: &TestApp, id: &str) -> Value {
@@ -100,9 +89,9 @@ async fn serves_the_projection_and_delivers_orders_once<F: ErpFake>() {
     assert!(report.skus >= 20 && report.changed >= 1, "{report:?}");
     let a = app.get("/v1/availability/CAP-RED?fresh=1").await.json();
     let main_safety = safety("CAP-RED", "WH-MAIN").await;
-    assert_eq!(ats_at(&a, "WH-MAIN"), 30 - 2 - main_safety, "{a}");
+    assert_eq!(ats_in(&a, "WH-MAIN"), 30 - 2 - main_safety, "{a}");
     let east_safety = safety("CAP-RED", "3PL-EAST").await;
-    assert_eq!(ats_at(&a, "3PL-EAST"), (9 - east_safety).max(0), "{a}");
+    assert_eq!(ats_in(&a, "3PL-EAST"), (9 - east_safety).max(0), "{a}");
     let as_of = OffsetDateTime::parse(
         a["as_of"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -125,7 +114,7 @@ async fn serves_the_projection_and_delivers_orders_once<F: ErpFake>() {
     let report = services.sweep_projection(10).await.unwrap();
     assert_eq!(report.held_locally, 0, "{report:?}");
     let a = app.get("/v1/availability/CAP-RED?fresh=1").await.json();
-    assert_eq!(ats_at(&a, "WH-MAIN"), 30 - 2 - main_safety - 2, "{a}");
+    assert_eq!(ats_in(&a, "WH-MAIN"), 30 - 2 - main_safety - 2, "{a}");
 
     // The ERP goes down: orders are still taken, and wait as pending.
     fake.inject(Fault::Down(true));
@@ -138,7 +127,7 @@ async fn serves_the_projection_and_delivers_orders_once<F: ErpFake>() {
     );
     let a = app.get("/v1/availability/CAP-RED?fresh=1").await.json();
     assert_eq!(
-        ats_at(&a, "WH-MAIN"),
+        ats_in(&a, "WH-MAIN"),
         30 - 2 - main_safety - 2 - 1,
         "the last figures stand, less what was taken since: {a}"
     );
@@ -154,6 +143,6 @@ async fn serves_the_projection_and_delivers_orders_once<F: ErpFake>() {
     let report = services.sweep_projection(10).await.unwrap();
     assert_eq!(report.held_locally, 0, "{report:?}");
     let a = app.get("/v1/availability/CAP-RED?fresh=1").await.json();
-    assert_eq!(ats_at(&a, "WH-MAIN"), 30 - 2 - main_safety - 2 - 1, "{a}");
+    assert_eq!(ats_in(&a, "WH-MAIN"), 30 - 2 - main_safety - 2 - 1, "{a}");
     drop(policies);
 }

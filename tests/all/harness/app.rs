@@ -257,14 +257,7 @@ impl TestApp {
     /// ATS of a SKU for the web channel at one location.
     pub async fn ats_at(&self, sku: &str, location: &str) -> i64 {
         let a = self.get(&format!("/v1/availability/{sku}")).await.json();
-        a["locations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["location"] == location)
-            .unwrap()["available_to_sell"]
-            .as_i64()
-            .unwrap()
+        ats_in(&a, location)
     }
 
     pub async fn ats(&self, sku: &str) -> i64 {
@@ -294,6 +287,18 @@ pub async fn assert_fold_equals_positions(store: &dyn stockade::store::Store) {
         fold, positions,
         "positions differ from the fold of the ledger"
     );
+}
+
+/// One location's ATS in an availability answer.
+pub fn ats_in(availability: &Value, location: &str) -> i64 {
+    availability["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["location"] == location)
+        .unwrap_or_else(|| panic!("no {location} in {availability}"))["available_to_sell"]
+        .as_i64()
+        .unwrap()
 }
 
 pub fn now() -> String {
