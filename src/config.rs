@@ -18,9 +18,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub policies: PathBuf,
-    /// Which ERP adapter serves the back office: `embedded`, `netsuite`, `business_central`
-    /// or `sap_b1`. An adapter's connection and credentials come from its own environment
-    /// variables (`STOCKADE_NETSUITE_*`, `STOCKADE_BC_*`, `STOCKADE_SAP_B1_*`), never from
+    /// Which ERP adapter serves the back office: `embedded` or one of the names in
+    /// `adapters::ERPS`. An adapter's connection and credentials come from its own
+    /// environment variables (`STOCKADE_NETSUITE_*`, `STOCKADE_BC_*` and so on), never from
     /// the file.
     pub erp: String,
     /// SQLite `synchronous`: `full` (survives power loss) or `normal` (survives a killed process).

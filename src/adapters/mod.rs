@@ -90,28 +90,62 @@ pub trait Destination: Send + Sync + 'static {
     async fn deliver(&self, event: &Envelope) -> Result<(), AdapterError>;
 }
 
+/// Builds one adapter from its own settings in the environment.
+type Build = fn(Arc<dyn Store>) -> anyhow::Result<Arc<dyn ErpAdapter>>;
+
+/// Every ERP adapter by its `STOCKADE_ERP` name. A new ERP is one module and one row here.
+const ERPS: &[(&str, Build)] = &[
+    ("embedded", |store| {
+        Ok(Arc::new(embedded::Embedded::new(store)))
+    }),
+    ("netsuite", |_| {
+        let config = netsuite::NetSuiteConfig::from_env(env)?;
+        Ok(Arc::new(netsuite::NetSuite::new(config)))
+    }),
+    ("sap_b1", |_| {
+        Ok(Arc::new(sap_b1::SapB1::new(
+            sap_b1::SapB1Config::from_env(env)?,
+        )?))
+    }),
+    ("business_central", |_| {
+        let config = business_central::BusinessCentralConfig::from_env(env)?;
+        Ok(Arc::new(business_central::BusinessCentral::new(config)?))
+    }),
+];
+
+fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
 /// Builds the adapter the configuration names.
 pub fn from_config(name: &str, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn ErpAdapter>> {
-    match name {
-        "embedded" => Ok(Arc::new(embedded::Embedded::new(store))),
-        "netsuite" => {
-            let config = netsuite::NetSuiteConfig::from_env(|key| std::env::var(key).ok())?;
-            Ok(Arc::new(netsuite::NetSuite::new(config)))
-        }
-        "sap_b1" => {
-            let config = sap_b1::SapB1Config::from_env(|k| std::env::var(k).ok())?;
-            Ok(Arc::new(sap_b1::SapB1::new(config)?))
-        }
-        "business_central" => {
-            let config =
-                business_central::BusinessCentralConfig::from_env(|k| std::env::var(k).ok())?;
-            Ok(Arc::new(business_central::BusinessCentral::new(config)?))
-        }
-        other => {
+    builder(name)?(store)
+}
+
+fn builder(name: &str) -> anyhow::Result<Build> {
+    match ERPS.iter().find(|(known, _)| *known == name) {
+        Some((_, build)) => Ok(*build),
+        None => {
+            let known: Vec<&str> = ERPS.iter().map(|(known, _)| *known).collect();
             anyhow::bail!(
-                "erp: unknown adapter `{other}`; available: embedded, netsuite, sap_b1, \
-                 business_central"
+                "erp: unknown adapter `{name}`; available: {}",
+                known.join(", ")
             )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_erp_is_refused_with_the_names_that_exist() {
+        let message = builder("navision").expect_err("refused").to_string();
+        assert!(message.contains("`navision`"), "{message}");
+        for (name, _) in ERPS {
+            assert!(message.contains(name), "{name} missing from: {message}");
+            assert!(builder(name).is_ok(), "{name}");
         }
     }
 }

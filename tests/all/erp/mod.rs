@@ -3,7 +3,7 @@
 //! (its auth, its paging, its error shapes) are tested beside its fake.
 //!
 //! To add an adapter: write its fake, implement [`ErpFake`] for it, and add one line to
-//! [`register`] calling `conformance::register::<TheFake>`.
+//! [`register`] calling `every_adapter::<TheFake>`.
 
 use std::sync::Arc;
 use std::time::Duration;
