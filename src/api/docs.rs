@@ -166,6 +166,25 @@ pub fn shipments() -> Value {
         "shipped_at": "2026-12-03T16:30:00Z"}]})
 }
 
+pub fn timeline() -> Value {
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    json!({"order_id": ORDER_ID, "entries": [
+        {"at": "2026-12-03T12:00:00Z", "stage": "accepted", "system": "stockade", "outcome": "done",
+         "detail": "2 units on 1 lines from web order WC-1001", "trace_id": trace, "event_id": "evt_01JEZ8Q4W3M2T6V8X9Y0Z1A2C4"},
+        {"at": "2026-12-03T12:00:00Z", "stage": "reserved", "system": "stockade", "outcome": "done",
+         "detail": "TEE-BLK-M 2 at WH-MAIN", "trace_id": trace, "event_id": "evt_01JEZ8Q4W3M2T6V8X9Y0Z1A2C4"},
+        {"at": "2026-12-03T12:00:01Z", "stage": "submitted", "system": "erp:netsuite", "outcome": "failed",
+         "attempt": 1, "error": "netsuite: 503 Service Unavailable", "trace_id": trace, "event_id": "evt_01JEZ8Q4W3M2T6V8X9Y0Z1A2C4"},
+        {"at": "2026-12-03T12:00:03Z", "stage": "submitted", "system": "erp:netsuite", "outcome": "done",
+         "attempt": 2, "trace_id": trace, "event_id": "evt_01JEZ8Q4W3M2T6V8X9Y0Z1A2C4"},
+        {"at": "2026-12-03T12:00:03Z", "stage": "acknowledged", "system": "erp:netsuite", "outcome": "done",
+         "detail": "SO-1042"},
+        {"at": "2026-12-03T16:30:00Z", "stage": "shipped", "system": "warehouse", "outcome": "done",
+         "detail": "shp_01JEZ9B2K4M6N8P0Q2R4S6T8V0 DHL 00340434161094042557", "event_id": "evt_01JEZ9B2K4M6N8P0Q2R4S6T8W1"},
+        {"at": "2026-12-03T16:30:02Z", "stage": "channel_updated", "system": "woocommerce-main", "outcome": "done",
+         "attempt": 1, "event_id": "evt_01JEZ9B2K4M6N8P0Q2R4S6T8W1"}]})
+}
+
 pub fn event_batch() -> Value {
     json!({"events": [
         {"id": "evt-1001", "type": "stock.counted", "source": "wms-main", "occurred_at": "2026-12-03T12:00:00Z",

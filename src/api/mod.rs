@@ -52,6 +52,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::get::get_order))
         .routes(routes!(orders::cancel::cancel_order))
         .routes(routes!(orders::shipments::list_shipments))
+        .routes(routes!(orders::timeline::order_timeline))
         .routes(routes!(returns::authorize::authorize_return))
         .routes(routes!(returns::get::get_return))
         .routes(routes!(events::ingest::ingest_events))

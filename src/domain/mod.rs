@@ -13,6 +13,7 @@ pub mod quantity;
 pub mod rma;
 pub mod shipment;
 pub mod time;
+pub mod timeline;
 
 use serde::Serialize;
 

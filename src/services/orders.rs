@@ -6,6 +6,7 @@ use crate::domain::ids::{self, new_id};
 use crate::domain::order::{MAX_LINES, Order, OrderRequest};
 use crate::domain::shipment::Shipment;
 use crate::domain::time::now;
+use crate::domain::timeline::Timeline;
 use crate::error::{Error, Result};
 use crate::policy::Client;
 use crate::store::{AcceptOrder, AcceptOutcome, CancelOutcome, IdempotencyScope, StoredResponse};
@@ -151,5 +152,12 @@ impl Services {
     pub async fn shipments(&self, client: &Client, order_id: &str) -> Result<Vec<Shipment>> {
         self.order(client, order_id).await?;
         Ok(self.store.shipments(order_id).await?)
+    }
+
+    /// Every stage the order went through; a client sees its own channels' orders only.
+    pub async fn timeline(&self, client: &Client, order_id: &str) -> Result<Timeline> {
+        let order = self.order(client, order_id).await?;
+        let history = self.store.order_history(order_id).await?;
+        Ok(Timeline::build(&order, &history))
     }
 }

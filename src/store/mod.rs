@@ -17,6 +17,7 @@ use crate::domain::outbound::Envelope;
 use crate::domain::quantity::Position;
 use crate::domain::rma::{ReturnRequest, ReturnRule, Rma};
 use crate::domain::shipment::Shipment;
+use crate::domain::timeline::OrderHistory;
 
 mod sql;
 mod woocommerce;
@@ -458,6 +459,8 @@ pub trait Store: WooStore + Send + Sync + 'static {
     /// Records what the ERP answered for several orders, in one transaction.
     async fn set_erp_states(&self, updates: &[ErpUpdate]) -> StoreResult<()>;
     async fn shipments(&self, order_id: &str) -> StoreResult<Vec<Shipment>>;
+    /// What an order's timeline is built from (see `domain::timeline`).
+    async fn order_history(&self, order_id: &str) -> StoreResult<OrderHistory>;
 
     async fn authorize_return(&self, cmd: AuthorizeReturn<'_>) -> StoreResult<AuthorizeOutcome>;
     async fn rma(&self, id: &str) -> StoreResult<Option<RmaRecord>>;

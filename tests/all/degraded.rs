@@ -2,87 +2,21 @@
 //! are answered by the channel's fallback, and overload is shed by priority class.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::http::StatusCode;
 
-use stockade::adapters::{AdapterError, ErpAdapter, ErpReference};
-use stockade::domain::order::Order;
-use stockade::domain::rma::Rma;
-use stockade::domain::shipment::Shipment;
-use stockade::store::PositionRow;
-
-use crate::harness::{Backend, Proxy, TestApp, fixture_policies, order_body, policies_with};
-
-/// An ERP that can be switched off.
-struct SwitchableErp {
-    up: AtomicBool,
-    calls: AtomicUsize,
-}
-
-#[async_trait]
-impl ErpAdapter for SwitchableErp {
-    fn system(&self) -> &'static str {
-        "switchable"
-    }
-
-    async fn stock_levels(
-        &self,
-        _: &[String],
-        _: &[String],
-    ) -> Result<Vec<PositionRow>, AdapterError> {
-        Ok(Vec::new())
-    }
-
-    async fn submit_order(&self, order: &Order) -> Result<ErpReference, AdapterError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        if self.up.load(Ordering::SeqCst) {
-            Ok(ErpReference(format!("SO-{}", &order.id[4..12])))
-        } else {
-            Err(AdapterError::Transient("connection refused".into()))
-        }
-    }
-
-    async fn shipments(&self, _: &Order) -> Result<Vec<Shipment>, AdapterError> {
-        Ok(Vec::new())
-    }
-
-    async fn record_shipment(
-        &self,
-        _: &Order,
-        shipment: &Shipment,
-    ) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(shipment.id.clone()))
-    }
-
-    async fn create_return(&self, _: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(rma.id.clone()))
-    }
-
-    async fn post_refund(&self, _: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(rma.id.clone()))
-    }
-
-    async fn health(&self) -> Result<(), AdapterError> {
-        if self.up.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(AdapterError::Transient("connection refused".into()))
-        }
-    }
-}
+use crate::harness::{
+    Backend, Proxy, SwitchableErp, TestApp, fixture_policies, order_body, policies_with,
+};
 
 /// Quick retries; a breaker that rests long enough for the test to watch it spare the ERP
 /// even when a loaded machine is slow to look.
 const FAST_OUTBOX: &str = "[dispatcher]\ntick_ms = 50\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nbreaker_failures = 3\nbreaker_cooldown_ms = 1500\n";
 
 async fn orders_are_captured_while_the_erp_is_down(b: Backend) {
-    let erp = Arc::new(SwitchableErp {
-        up: AtomicBool::new(false),
-        calls: AtomicUsize::new(0),
-    });
+    let erp = SwitchableErp::new(false);
     let policies = policies_with(&[("outbox.toml", FAST_OUTBOX)]);
     let app = TestApp::build(&b, policies.path(), Some(erp.clone()), |_| {}).await;
     app.state.dispatcher.clone().spawn();

@@ -26,6 +26,7 @@ mod problems;
 mod projection;
 mod race;
 mod returns;
+mod timeline;
 mod woo_fake;
 mod woocommerce;
 
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         problems::register,
         race::register,
         returns::register,
+        timeline::register,
         woo_fake::register,
         woocommerce::register,
     ] {

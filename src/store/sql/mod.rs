@@ -21,6 +21,7 @@ mod outbox;
 mod projection;
 mod returns;
 mod store;
+mod timeline;
 mod woocommerce;
 
 type Tx = Transaction<'static, sqlx::Any>;

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::{
     Dialect, SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, projection,
-    returns, write_tx,
+    returns, timeline, write_tx,
 };
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
@@ -178,6 +178,11 @@ impl Store for SqlStore {
     async fn shipments(&self, order_id: &str) -> StoreResult<Vec<Shipment>> {
         let mut conn = self.read.acquire().await?;
         orders::shipments(&mut conn, order_id).await
+    }
+
+    async fn order_history(&self, order_id: &str) -> StoreResult<OrderHistory> {
+        let mut conn = self.read.acquire().await?;
+        timeline::order_history(&mut conn, order_id).await
     }
 
     async fn authorize_return(&self, cmd: AuthorizeReturn<'_>) -> StoreResult<AuthorizeOutcome> {

@@ -4,6 +4,7 @@
 
 mod app;
 mod backend;
+mod erp;
 mod process;
 mod proxy;
 mod subscriber;
@@ -11,6 +12,7 @@ mod woo;
 
 pub use app::*;
 pub use backend::*;
+pub use erp::*;
 pub use process::*;
 pub use proxy::*;
 pub use subscriber::*;
