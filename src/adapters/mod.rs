@@ -14,6 +14,7 @@ use crate::store::{PositionRow, Store};
 
 pub mod business_central;
 pub mod embedded;
+pub mod erpnext;
 pub mod http;
 pub mod netsuite;
 pub mod oauth1;
@@ -110,6 +111,11 @@ const ERPS: &[(&str, Build)] = &[
     ("business_central", |_| {
         let config = business_central::BusinessCentralConfig::from_env(env)?;
         Ok(Arc::new(business_central::BusinessCentral::new(config)?))
+    }),
+    ("erpnext", |_| {
+        Ok(Arc::new(erpnext::ErpNext::new(
+            erpnext::ErpNextConfig::from_env(env)?,
+        )?))
     }),
 ];
 

@@ -17,6 +17,8 @@ mod business_central;
 pub mod business_central_fake;
 pub mod conformance;
 mod end_to_end;
+mod erpnext;
+pub mod erpnext_fake;
 mod gateway;
 mod netsuite;
 pub mod netsuite_fake;
@@ -30,6 +32,8 @@ pub fn register(trials: &mut Vec<Trial>, backends: &[Backend]) {
     business_central::register(trials);
     every_adapter::<sap_b1_fake::FakeSapB1>(trials);
     sap_b1::register(trials);
+    every_adapter::<erpnext_fake::FakeErpNext>(trials);
+    erpnext::register(trials);
     gateway::register(trials, backends);
 }
 
