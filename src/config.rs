@@ -16,6 +16,9 @@ pub const MIN_IDEMPOTENCY_RETENTION_HOURS: u32 = 24;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// A second address serving only `/metrics`, without credentials, for a scraper
+    /// inside the network; on the main address `/metrics` needs the `admin` scope.
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub policies: PathBuf,
     /// Which ERP adapter serves the back office: `embedded` or one of the names in
@@ -74,6 +77,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             data_dir: PathBuf::from("./data"),
             policies: PathBuf::from("./policies"),
             erp: "embedded".into(),
@@ -97,6 +101,7 @@ impl Default for Config {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    metrics_listen: Option<String>,
     data_dir: Option<PathBuf>,
     policies: Option<PathBuf>,
     erp: Option<String>,
@@ -132,6 +137,11 @@ impl Config {
             c.listen = v.parse().with_context(|| {
                 format!("listen: `{v}` is not an address such as 127.0.0.1:8080")
             })?;
+        }
+        if let Some(v) = pick("metrics_listen", file.metrics_listen) {
+            c.metrics_listen = Some(v.parse().with_context(|| {
+                format!("metrics_listen: `{v}` is not an address such as 127.0.0.1:9090")
+            })?);
         }
         if let Some(v) = pick("data_dir", file.data_dir.map(|p| p.display().to_string())) {
             c.data_dir = v.into();

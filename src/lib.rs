@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod governance;
 pub mod import;
+pub mod metrics;
 pub mod policy;
 pub mod problem;
 pub mod seed;

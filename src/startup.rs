@@ -19,6 +19,7 @@ use crate::cluster::nats::{Nats, NatsPublisher};
 use crate::config::Config;
 use crate::governance::Governance;
 use crate::governance::ratelimit::RateLimiter;
+use crate::metrics::Metrics;
 use crate::policy::Policies;
 use crate::seed;
 use crate::services::Services;
@@ -122,7 +123,8 @@ pub async fn build_with_erp(
         }
         None => None,
     };
-    let mut destinations = destinations(&policies, store.clone(), erp, &http)?;
+    let metrics = services.metrics.clone();
+    let mut destinations = destinations(&policies, store.clone(), erp, &http, &metrics)?;
     // A store without API access (the demo store before its keys are set) is told nothing.
     for conn in stores.into_iter().filter(|c| c.has_api()) {
         destinations.push(Arc::new(WooDestination::new(conn)));
@@ -139,7 +141,7 @@ pub async fn build_with_erp(
         policies.outbox.dispatcher.clone(),
         services.outbox_wake(),
     ));
-    let governance = Arc::new(Governance::new(policies.clone(), store, limiter).await?);
+    let governance = Arc::new(Governance::new(policies.clone(), store, limiter, metrics).await?);
     let body_limits = policies.limits.body;
     Ok(AppState {
         services: Arc::new(services),
@@ -158,11 +160,13 @@ fn destinations(
     store: Arc<dyn Store>,
     erp: Arc<dyn adapters::ErpAdapter>,
     http: &reqwest::Client,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Vec<Arc<dyn adapters::Destination>>> {
     let mut out: Vec<Arc<dyn adapters::Destination>> = vec![Arc::new(ErpDestination::new(
         erp,
         store,
         policies.outbox.erp,
+        metrics.clone(),
     ))];
     for s in &policies.subscribers {
         let secret = match (&s.secret_env, &s.secret_file) {
@@ -212,6 +216,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
     });
+    if let Some(addr) = config.metrics_listen {
+        let metrics = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+        tracing::info!(listen = %metrics.local_addr()?, "metrics listening");
+        tokio::spawn(axum::serve(metrics, api::metrics_app(state.clone())).into_future());
+    }
     let erp = state.services.erp.clone();
     axum::serve(listener, api::app(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -67,6 +67,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::woocommerce::list_woocommerce_exceptions))
         .routes(routes!(ops::livez))
         .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
         .routes(routes!(ops::problem_type))
 }
 
@@ -107,4 +108,12 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND });
     stack::govern(router.with_state(state.clone()), &state)
+}
+
+/// `/metrics` alone, ungoverned, for the metrics address: whoever can reach that address
+/// may read the metrics, so it belongs on a network only the scraper reaches.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(ops::metrics))
+        .with_state(state)
 }

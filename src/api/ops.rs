@@ -1,10 +1,11 @@
-//! Operations routes: liveness, readiness and the problem type documentation.
+//! Operations routes: liveness, readiness, metrics and the problem type documentation.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -135,4 +136,18 @@ pub async fn problem_type(Path(code): Path<String>) -> Result<Json<ProblemTypeDo
             kind: "problem type",
             id: code,
         })
+}
+
+/// Requests, latency, workflow stages, stock freshness, outbox backlog, dead letters,
+/// sheds, rate-limit refusals, cache hits and breakers, in the Prometheus text format.
+/// Needs the `admin` scope here; `STOCKADE_METRICS_LISTEN` serves it without credentials
+/// on an address of its own for a scraper inside the network.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "The metrics", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse> {
+    let text = state
+        .services
+        .metrics_text(&state.dispatcher.health())
+        .await?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text))
 }

@@ -7,6 +7,9 @@
 //!   echoed on the way out.
 //! - Security headers and CORS wrap everything, so refusals carry them too, and a
 //!   browser's preflight is answered before any credential is asked for.
+//! - Measuring sits just outside problem rendering: every answer the layers inside give,
+//!   refusals and timeouts included, is counted with its final status; the route and
+//!   client are noted by versioning and authentication as they learn them.
 //! - Problem rendering wraps every layer that can refuse a call (timeout, panic guard,
 //!   authentication, authorization, rate limit), so their refusals are problems with a
 //!   request id like any handler error.
@@ -66,6 +69,7 @@ pub fn govern(router: Router, state: &AppState) -> Router {
             )
             .layer(GateLayer(layers::SecurityHeaders))
             .option_layer(cors(&gov.policies.limits.cors))
+            .layer(GateLayer(layers::Measure(gov.clone())))
             .layer(GateLayer(Render))
             // The panic guard boxes the body its own way; the gates above want axum's.
             .map_response(|resp: Response<_>| resp.map(Body::new))

@@ -2,7 +2,8 @@
 //! waiting. Each one refuses a call with a problem (rendered by the error boundary) and
 //! records the refusal in the audit chain before answering.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -22,6 +23,7 @@ use super::{Governance, Principal};
 use crate::api::problem::pending;
 use crate::domain::audit::AuditEntry;
 use crate::domain::time::now;
+use crate::metrics::{ClientLabel, PriorityLabel};
 use crate::policy::{FailureMode, Policies, Priority, RouteAuth, RoutePolicy};
 use crate::problem::{self, Problem};
 
@@ -35,6 +37,79 @@ pub fn is_open(path: &str) -> bool {
     matches!(path, "/livez" | "/readyz" | "/openapi.json" | "/docs")
         || path.starts_with("/docs/")
         || path.starts_with("/problems/")
+}
+
+/// What the layers inside learn about a call, for [`Measure`] outside them: the route's
+/// template (from versioning) and the client (from authentication).
+#[derive(Default)]
+pub struct CallNote {
+    route: OnceLock<String>,
+    client: OnceLock<String>,
+}
+
+impl CallNote {
+    fn route(req: &Request, route: &RoutePolicy) {
+        if let Some(note) = req.extensions().get::<Arc<CallNote>>() {
+            let _ = note.route.set(route.path.clone());
+        }
+    }
+
+    fn client(req: &Request, principal: &Principal) {
+        if let Some(note) = req.extensions().get::<Arc<CallNote>>() {
+            let _ = note.client.set(principal.client.id.clone());
+        }
+    }
+}
+
+/// Counts every answer by route, method, status and client, and times it. It sits
+/// outside the layers that refuse calls, so sheds, 401s, 429s and timeouts count too.
+#[derive(Clone)]
+pub struct Measure(pub Arc<Governance>);
+
+pub struct Measured {
+    started: Instant,
+    method: Method,
+    /// For a path no route policy names: an open page's first segment, or `unmatched`.
+    fallback: &'static str,
+    note: Arc<CallNote>,
+}
+
+impl Gate for Measure {
+    type Ticket = Measured;
+
+    fn enter(&self, req: &mut Request) -> Entry<Measured> {
+        let note = Arc::new(CallNote::default());
+        req.extensions_mut().insert(note.clone());
+        let path = req.uri().path();
+        let fallback = match path {
+            "/livez" => "/livez",
+            "/readyz" => "/readyz",
+            "/metrics" => "/metrics",
+            "/openapi.json" => "/openapi.json",
+            _ if path.starts_with("/docs") => "/docs",
+            _ if path.starts_with("/problems/") => "/problems",
+            _ => "unmatched",
+        };
+        Entry::Pass(Measured {
+            started: Instant::now(),
+            method: req.method().clone(),
+            fallback,
+            note,
+        })
+    }
+
+    fn leave(&self, call: Measured, resp: Response) -> Reply {
+        let route = call.note.route.get().map_or(call.fallback, String::as_str);
+        let client = call.note.client.get().map_or("anonymous", String::as_str);
+        self.0.metrics.request(
+            route,
+            call.method.as_str(),
+            resp.status().as_u16(),
+            client,
+            call.started.elapsed().as_secs_f64(),
+        );
+        Reply::Now(resp)
+    }
 }
 
 /// Resolves the route policy; adds `Deprecation`, `Sunset` and `Link`; answers 410 after
@@ -54,6 +129,7 @@ impl Gate for Versioning {
         else {
             return Entry::Pass(None);
         };
+        CallNote::route(req, &route);
         if Policies::is_sunset(&route, now()) {
             let p = Problem::new(
                 problem::GONE,
@@ -119,6 +195,10 @@ impl Gate for Shed {
             .get::<RouteMatch>()
             .map_or(Priority::Standard, |r| r.0.priority);
         let shed = move |gov: &Governance, path: &str| {
+            let class = PriorityLabel {
+                priority: format!("{priority:?}").to_ascii_lowercase(),
+            };
+            gov.metrics.shed.get_or_create(&class).inc();
             tracing::warn!(http.path = %path, priority = ?priority, in_flight = gov.shedder.in_flight(), "request shed");
             let p = Problem::new(problem::SHED, "the gateway is overloaded; retry shortly")
                 .with("priority", priority);
@@ -165,6 +245,7 @@ impl Gate for Authenticate {
         }
         match self.0.auth.without_waiting(req.headers()) {
             Some(Ok(principal)) => {
+                CallNote::client(req, &principal);
                 req.extensions_mut().insert(principal);
                 Entry::Pass(())
             }
@@ -175,6 +256,7 @@ impl Gate for Authenticate {
                 Entry::Wait(Box::pin(async move {
                     match gov.auth.authenticate(req.headers()).await {
                         Ok(principal) => {
+                            CallNote::client(&req, &principal);
                             req.extensions_mut().insert(principal);
                             Ok((req, ()))
                         }
@@ -317,6 +399,12 @@ fn admit(
         ),
     )
     .with("retry_after_seconds", wait);
+    if let Some(principal) = principal {
+        let client = ClientLabel {
+            client: principal.client.id.clone(),
+        };
+        gov.metrics.rate_limited.get_or_create(&client).inc();
+    }
     let mut headers: Vec<_> = decision.headers().into();
     headers.push((header::RETRY_AFTER, HeaderValue::from(wait)));
     Entry::Answer(deny(gov.clone(), entry_for(req, principal), p, headers))

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::Metrics;
 use crate::policy::Policies;
 use crate::store::Store;
 
@@ -24,6 +25,7 @@ pub struct Governance {
     pub limiter: Arc<dyn ratelimit::RateLimiter>,
     pub auditor: audit::Auditor,
     pub shedder: shedding::Shedder,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Governance {
@@ -33,6 +35,7 @@ impl Governance {
         policies: Arc<Policies>,
         store: Arc<dyn Store>,
         limiter: Option<Arc<dyn ratelimit::RateLimiter>>,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let limiter = limiter.unwrap_or_else(|| Arc::new(ratelimit::LocalLimiter::new(&policies)));
         Ok(Self {
@@ -40,6 +43,7 @@ impl Governance {
             limiter,
             auditor: audit::Auditor::spawn(store),
             shedder: shedding::Shedder::new(policies.limits.shedding),
+            metrics,
             policies,
         })
     }

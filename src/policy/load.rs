@@ -681,9 +681,9 @@ mod tests {
             "window_days = 30\nrestock_location = \"WH-MAIN\"\n",
         )
         .unwrap();
-        let served = vec![("GET".to_owned(), "/v1/orders/{id}/timeline".to_owned())];
+        let served = vec![("GET".to_owned(), "/v1/orders/{id}/invoices".to_owned())];
         let e = p.check_routes(&served).unwrap_err();
-        assert!(e.to_string().contains("/v1/orders/{id}/timeline"), "{e}");
+        assert!(e.to_string().contains("/v1/orders/{id}/invoices"), "{e}");
     }
 
     #[test]

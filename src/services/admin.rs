@@ -1,7 +1,10 @@
-//! Operations on the outbox: dead letters, replay, discard, backlog.
+//! Operations on the outbox (dead letters, replay, discard, backlog) and the metrics.
 
 use super::Services;
+use super::dispatch::BreakerState;
+use super::dispatch::DestinationHealth;
 use crate::error::{Error, Result};
+use crate::metrics::DestinationLabel;
 use crate::store::{DeadLetterDetail, DeadLetterQuery, DeliveryState};
 
 /// What a replay did.
@@ -108,4 +111,49 @@ impl Services {
             ))),
         }
     }
+}
+
+impl Services {
+    /// The metrics in the Prometheus text format, with the figures that live in the store
+    /// and the dispatcher read now: backlog and its age, dead letters, breakers.
+    pub async fn metrics_text(&self, destinations: &[DestinationHealth]) -> Result<String> {
+        let stats = self.store.outbox_stats().await?;
+        let m = &self.metrics;
+        m.outbox_unrouted.set(gauge(stats.unrouted));
+        // Every destination this instance delivers to shows, at zero when it has nothing
+        // waiting; one that no longer exists drops out.
+        for family in [&m.outbox_pending, &m.dead_letters, &m.breaker_open] {
+            family.clear();
+        }
+        m.outbox_oldest.clear();
+        for d in destinations {
+            let label = DestinationLabel {
+                destination: d.destination.clone(),
+            };
+            m.outbox_pending.get_or_create(&label).set(0);
+            m.dead_letters.get_or_create(&label).set(0);
+            m.outbox_oldest.get_or_create(&label).set(0.0);
+        }
+        for d in &stats.destinations {
+            let label = DestinationLabel {
+                destination: d.destination.clone(),
+            };
+            m.outbox_pending.get_or_create(&label).set(gauge(d.pending));
+            m.dead_letters.get_or_create(&label).set(gauge(d.dead));
+            let age = d.oldest_pending_ms.map_or(0.0, |ms| ms as f64 / 1000.0);
+            m.outbox_oldest.get_or_create(&label).set(age);
+        }
+        for d in destinations {
+            let label = DestinationLabel {
+                destination: d.destination.clone(),
+            };
+            let open = i64::from(d.breaker != BreakerState::Closed);
+            m.breaker_open.get_or_create(&label).set(open);
+        }
+        Ok(m.render())
+    }
+}
+
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -153,6 +153,7 @@ impl Services {
         if let Some(c) = cache.entries.get(&key).await
             && cache.fresh(&c, sku, ttl)
         {
+            self.metrics.cache_result(true);
             return Ok(served_from_cache(&c));
         }
         let result = cache
@@ -176,18 +177,23 @@ impl Services {
                 }
             })
             .await?;
-        Ok(match result {
-            CompResult::Inserted(e) | CompResult::ReplacedWith(e) => e.into_value().value.clone(),
+        // Computed meanwhile by a concurrent reader counts as a hit: the store was not asked.
+        let (answer, hit) = match result {
+            CompResult::Inserted(e) | CompResult::ReplacedWith(e) => {
+                (e.into_value().value.clone(), false)
+            }
             CompResult::Unchanged(e) => {
                 let c = e.into_value();
                 if cache.fresh(&c, sku, ttl) {
-                    served_from_cache(&c)
+                    (served_from_cache(&c), true)
                 } else {
-                    self.fallback(channel, &c)
+                    (self.fallback(channel, &c), false)
                 }
             }
-            CompResult::StillNone(_) | CompResult::Removed(_) => None,
-        })
+            CompResult::StillNone(_) | CompResult::Removed(_) => (None, false),
+        };
+        self.metrics.cache_result(hit);
+        Ok(answer)
     }
 
     /// A last-known answer shaped by the channel's fallback policy, marked stale.

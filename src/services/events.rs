@@ -5,11 +5,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Services;
-use crate::domain::events::{self, EventRef, MAX_BATCH};
+use crate::domain::events::{self, Event, EventBody, EventRef, MAX_BATCH};
 use crate::domain::time::now;
 use crate::error::{Error, Result};
 use crate::problem::{self, Problem};
-use crate::store::{EventContext, EventOutcome};
+use crate::store::{Effects, EventContext, EventOutcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +66,7 @@ impl Services {
             let outcome = self.store.apply_event(&event, &ctx).await?;
             results.push(match outcome {
                 EventOutcome::Applied(effects) => {
+                    self.observe(&event, &effects);
                     self.stock_moved(&effects.skus.iter().map(String::as_str).collect::<Vec<_>>()).await;
                     tracing::debug!(event.id = %event.id, event.source = %event.source, event.kind = event.body.kind(), "event applied");
                     // Every applied event wrote at least one outbound event.
@@ -80,6 +81,22 @@ impl Services {
             });
         }
         Ok(results)
+    }
+}
+
+impl Services {
+    /// What an applied event tells the metrics: a source's freshness, a shipment's stage.
+    fn observe(&self, event: &Event, effects: &Effects) {
+        if matches!(
+            event.body,
+            EventBody::StockCounted(_) | EventBody::StockAdjusted(_)
+        ) {
+            self.metrics.stock_updated(&event.source, event.occurred_at);
+        }
+        if let Some(submitted) = effects.shipped_order_submitted_at {
+            self.metrics
+                .order_stage("submitted_to_shipped", submitted, event.occurred_at);
+        }
     }
 }
 

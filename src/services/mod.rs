@@ -11,6 +11,7 @@ use crate::adapters::ErpAdapter;
 use crate::adapters::woocommerce::Connector;
 use crate::cluster::invalidation::Publisher;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::policy::{Client, Policies};
 use crate::store::Store;
 
@@ -41,6 +42,7 @@ pub struct Services {
     invalidation: Option<Publisher>,
     /// The WooCommerce stores, by name.
     pub woocommerce: HashMap<String, Arc<Connector>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Services {
@@ -59,6 +61,7 @@ impl Services {
             cache: Arc::new(AvailabilityCache::new(&policies)),
             invalidation: None,
             woocommerce: HashMap::new(),
+            metrics: Arc::new(Metrics::new()),
             policies,
         }
     }

@@ -67,6 +67,7 @@ impl Services {
         let mut report = SweepReport::default();
         let mut after: Option<String> = None;
         let mut pages = 0_u64;
+        let started = now();
         loop {
             let skus = self
                 .store
@@ -106,6 +107,10 @@ impl Services {
             }
             after = Some(last);
         }
+        // The sweep's oldest figure was read when it started: that is how fresh the
+        // ERP's figures are, all of them.
+        let source = format!("erp:{}", self.erp.system());
+        self.metrics.stock_updated(&source, started);
         Ok(report)
     }
 }

@@ -240,6 +240,9 @@ pub struct Effects {
     pub skus: Vec<String>,
     /// An RMA whose goods arrived and which is now due a refund.
     pub received_rma: Option<String>,
+    /// Goods of an order left the warehouse for the first time, and the ERP had
+    /// acknowledged the order at this instant: the workflow's submitted-to-shipped stage.
+    pub shipped_order_submitted_at: Option<OffsetDateTime>,
 }
 
 /// A filter over the audit log, oldest first, after the `after` cursor.

@@ -281,6 +281,18 @@ async fn overload_sheds_background_and_standard_work_before_order_capture(b: Bac
     }
     assert!(background_shed > 0, "background work was never shed");
     assert!(standard_shed > 0, "standard work was never shed");
+    // The metrics count every shed call by its class, and no order capture.
+    let metrics = app.as_key("test-ops-key").get("/metrics").await;
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    let shed = |class: &str| {
+        let series = format!("stockade_shed_total{{priority=\"{class}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+    };
+    assert_eq!(shed("background"), background_shed, "{text}");
+    assert_eq!(shed("standard"), standard_shed, "{text}");
+    assert_eq!(shed("critical"), 0, "{text}");
     println!(
         "{b}: shed {background_shed} background and {standard_shed} standard calls; every order accepted"
     );

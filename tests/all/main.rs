@@ -18,6 +18,7 @@ mod erp;
 mod events;
 mod governance;
 mod ledger;
+mod metrics;
 mod nats;
 mod openapi;
 mod orders;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         events::register,
         governance::register,
         ledger::register,
+        metrics::register,
         openapi::register,
         nats::register,
         orders::register,

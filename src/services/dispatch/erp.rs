@@ -11,6 +11,7 @@ use crate::adapters::{AdapterError, Destination, ErpAdapter};
 use crate::domain::order::{ErpState, Order};
 use crate::domain::outbound::{Envelope, EventKind};
 use crate::domain::shipment::Shipment;
+use crate::metrics::Metrics;
 use crate::policy::DestinationPolicy;
 use crate::store::{ErpUpdate, Store};
 
@@ -22,10 +23,16 @@ pub struct ErpDestination {
     policy: DestinationPolicy,
     /// What the ERP answered, recorded together with other orders' answers.
     answers: Arc<GroupCommit<ErpUpdate>>,
+    metrics: Arc<Metrics>,
 }
 
 impl ErpDestination {
-    pub fn new(erp: Arc<dyn ErpAdapter>, store: Arc<dyn Store>, policy: DestinationPolicy) -> Self {
+    pub fn new(
+        erp: Arc<dyn ErpAdapter>,
+        store: Arc<dyn Store>,
+        policy: DestinationPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let writer = store.clone();
         let answers = GroupCommit::new(move |updates: Vec<ErpUpdate>| {
             let store = writer.clone();
@@ -41,6 +48,7 @@ impl ErpDestination {
             store,
             policy,
             answers,
+            metrics,
         }
     }
 
@@ -153,6 +161,9 @@ impl Destination for ErpDestination {
                     Ok(reference) => {
                         self.record(id, ErpState::Acknowledged, Some(reference.0.clone()))
                             .await?;
+                        let now = time::OffsetDateTime::now_utc();
+                        self.metrics
+                            .order_stage("accepted_to_submitted", order.created_at, now);
                         tracing::info!(order.id = id, erp.system = self.erp.system(), erp.reference = %reference.0, "order submitted to erp");
                         Ok(())
                     }

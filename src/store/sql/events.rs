@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use sqlx::{AnyConnection, Row};
 
 use super::ledger::{self, Origin};
-use super::{Dialect, Tx, conn, micros, orders, outbox, returns};
+use super::{Dialect, Tx, conn, instant, micros, orders, outbox, returns};
 use crate::domain::events::{
     Bucket, Condition, Event, EventBody, ReturnReceived, ShipmentUpdated, StockAdjusted,
     StockCounted,
@@ -172,6 +172,7 @@ async fn counted(
     Ok(Ok(Effects {
         skus: vec![e.sku.clone()],
         received_rma: None,
+        shipped_order_submitted_at: None,
     }))
 }
 
@@ -212,6 +213,7 @@ async fn adjusted(
     Ok(Ok(Effects {
         skus: vec![e.sku.clone()],
         received_rma: None,
+        shipped_order_submitted_at: None,
     }))
 }
 
@@ -222,10 +224,10 @@ async fn shipment(
     origin: &Origin<'_>,
 ) -> StoreResult<Applied> {
     let sql = format!(
-        "SELECT status FROM orders WHERE id = $1{}",
+        "SELECT status, erp_acknowledged_at FROM orders WHERE id = $1{}",
         dialect.for_update()
     );
-    let Some((status,)) = sqlx::query_as::<_, (String,)>(&sql)
+    let Some((status, acknowledged)) = sqlx::query_as::<_, (String, Option<i64>)>(&sql)
         .bind(&e.order_id)
         .fetch_optional(&mut *c)
         .await?
@@ -293,7 +295,9 @@ async fn shipment(
     .await?;
 
     let mut skus = Vec::new();
+    let mut shipped_order_submitted_at = None;
     if e.status.has_left() && shipped_at.is_none() {
+        shipped_order_submitted_at = acknowledged.map(instant);
         if e.lines.is_empty() {
             return Ok(Err(EventRejection::new(
                 "no-lines",
@@ -343,6 +347,7 @@ async fn shipment(
     Ok(Ok(Effects {
         skus,
         received_rma: None,
+        shipped_order_submitted_at,
     }))
 }
 
@@ -624,5 +629,6 @@ async fn received(
     Ok(Ok(Effects {
         skus,
         received_rma: Some(e.rma_id.clone()),
+        shipped_order_submitted_at: None,
     }))
 }
