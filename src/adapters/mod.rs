@@ -18,6 +18,7 @@ pub mod erpnext;
 pub mod http;
 pub mod netsuite;
 pub mod oauth1;
+pub mod odoo;
 pub mod sap_b1;
 pub mod subscriber;
 pub mod woocommerce;
@@ -111,6 +112,9 @@ const ERPS: &[(&str, Build)] = &[
     ("business_central", |_| {
         let config = business_central::BusinessCentralConfig::from_env(env)?;
         Ok(Arc::new(business_central::BusinessCentral::new(config)?))
+    }),
+    ("odoo", |_| {
+        Ok(Arc::new(odoo::Odoo::new(odoo::OdooConfig::from_env(env)?)?))
     }),
     ("erpnext", |_| {
         Ok(Arc::new(erpnext::ErpNext::new(

@@ -22,6 +22,8 @@ pub mod erpnext_fake;
 mod gateway;
 mod netsuite;
 pub mod netsuite_fake;
+mod odoo;
+pub mod odoo_fake;
 mod sap_b1;
 pub mod sap_b1_fake;
 
@@ -32,6 +34,9 @@ pub fn register(trials: &mut Vec<Trial>, backends: &[Backend]) {
     business_central::register(trials);
     every_adapter::<sap_b1_fake::FakeSapB1>(trials);
     sap_b1::register(trials);
+    every_adapter::<odoo_fake::FakeOdoo>(trials);
+    every_adapter::<odoo_fake::FakeOdooJson2>(trials);
+    odoo::register(trials);
     every_adapter::<erpnext_fake::FakeErpNext>(trials);
     erpnext::register(trials);
     gateway::register(trials, backends);
