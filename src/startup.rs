@@ -198,6 +198,7 @@ pub fn spawn_background(state: &AppState, projection: ProjectionSettings) {
         cluster::nats::spawn_consumer(nats.clone(), state.services.clone());
     }
     crate::services::woocommerce::spawn(&state.services);
+    crate::services::slo::spawn_sampler(state.services.clone());
     spawn_purges(state.services.clone(), state.dispatcher.retention());
     state.governance.spawn_upkeep();
 }

@@ -64,6 +64,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::dead_letters::discard_dead_letter))
         .routes(routes!(webhooks::woocommerce::receive_woocommerce))
         .routes(routes!(admin::outbox::outbox_report))
+        .routes(routes!(admin::slo::slo_report))
         .routes(routes!(admin::woocommerce::list_woocommerce_exceptions))
         .routes(routes!(ops::livez))
         .routes(routes!(ops::readyz))

@@ -12,6 +12,7 @@ pub mod outbound;
 pub mod quantity;
 pub mod rma;
 pub mod shipment;
+pub mod slo;
 pub mod time;
 pub mod timeline;
 

@@ -10,6 +10,8 @@
 
 use std::sync::atomic::AtomicU64;
 
+pub mod slo;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -17,6 +19,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
+
+use crate::policy::Slo;
+use slo::SloBook;
 
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -87,16 +92,12 @@ pub struct Metrics {
     pub breaker_open: Family<DestinationLabel, Gauge>,
     /// The last reconciliation's drift ratio: SKU-locations over threshold / compared.
     pub drift_ratio: Gauge<f64, AtomicU64>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// The service level objectives' windows, fed by the same observations.
+    pub slos: SloBook,
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub fn new(slos: &[Slo]) -> Self {
         let mut registry = Registry::with_prefix("stockade");
         // 1 ms to ~33 s: a cached read and a slow ERP both land inside the buckets.
         let latency = Family::<Route, Histogram>::new_with_constructor(|| {
@@ -121,6 +122,7 @@ impl Metrics {
             dead_letters: Family::default(),
             breaker_open: Family::default(),
             drift_ratio: Gauge::default(),
+            slos: SloBook::new(slos),
         };
         let r = &mut registry;
         r.register(
@@ -202,6 +204,7 @@ impl Metrics {
             client: client.to_owned(),
         };
         self.requests.get_or_create(&call).inc();
+        self.slos.answered(method, route, status, seconds);
         let route = Route {
             route: call.route,
             method: call.method,
@@ -237,6 +240,15 @@ impl Metrics {
         if t > gauge.get() {
             gauge.set(t);
         }
+    }
+
+    /// When a source's newest figure held, if it gave any.
+    pub fn stock_source_time(&self, source: &str) -> Option<OffsetDateTime> {
+        let label = SourceLabel {
+            source: source.to_owned(),
+        };
+        let seconds = self.stock_updated.get(&label)?.get();
+        OffsetDateTime::from_unix_timestamp_nanos((seconds * 1e9) as i128).ok()
     }
 
     /// The whole registry in the Prometheus text format (0.0.4).

@@ -99,6 +99,7 @@ impl Policies {
         let outbox: super::OutboxPolicy = optional(dir, "outbox.toml")?;
         let subscribers: SubscribersFile = optional(dir, "subscribers.toml")?;
         let stores: StoresFile = optional(dir, "stores.toml")?;
+        let slo: super::SloFile = optional(dir, "slo.toml")?;
         let mut p = Self {
             dir: dir.to_owned(),
             demo: clients.demo,
@@ -112,6 +113,7 @@ impl Policies {
             outbox,
             subscribers: subscribers.subscriber,
             stores: stores.store,
+            slo,
             eligible: Default::default(),
             route_index: Default::default(),
             api_keys: Vec::new(),
@@ -247,6 +249,32 @@ impl Policies {
                 "restock_location",
                 format!("unknown location `{}`", r.restock_location),
             ));
+        }
+        let mut seen = BTreeSet::new();
+        for s in &self.slo.slo {
+            let entry = format!("slo \"{}\"", s.name);
+            if !is_name(&s.name) || !seen.insert(&s.name) {
+                let why = "must be a unique name of letters, digits, `-` or `_`";
+                return Err(err("slo.toml", entry, "name", why.into()));
+            }
+            if let Some((field, why)) = s.check() {
+                return Err(err("slo.toml", entry, field, why));
+            }
+            if let Some(route) = &s.route {
+                let known = route.split_once(' ').is_some_and(|(method, path)| {
+                    self.routes
+                        .iter()
+                        .any(|r| r.method == method && r.path == path)
+                });
+                if !known {
+                    let why = format!("`{route}` is not a route in routes.toml");
+                    return Err(err("slo.toml", entry, "route", why));
+                }
+            }
+        }
+        if self.slo.sample_seconds == 0 {
+            let why = "must be 1 or more".to_owned();
+            return Err(err("slo.toml", "slo.toml".into(), "sample_seconds", why));
         }
         Ok(())
     }
@@ -684,6 +712,33 @@ mod tests {
         let served = vec![("GET".to_owned(), "/v1/orders/{id}/invoices".to_owned())];
         let e = p.check_routes(&served).unwrap_err();
         assert!(e.to_string().contains("/v1/orders/{id}/invoices"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_objective_is_refused_by_its_field() {
+        let slo =
+            |body: &str| format!("[[slo]]\nname = \"acceptance\"\nwindow_minutes = 60\n{body}");
+        let e = with(
+            "slo.toml",
+            &slo("indicator = \"error_rate\"\nobjective = 99.9\n"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("slo \"acceptance\""), "{e}");
+        assert_eq!(e.field.as_deref(), Some("objective"));
+        let latency = "indicator = \"latency\"\nobjective = 0.99\nthreshold_ms = 300\n";
+        let e = with("slo.toml", &slo(latency)).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("route"), "{e}");
+        let e = with(
+            "slo.toml",
+            &slo(&format!("{latency}route = \"POST /v1/nothing\"\n")),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("route"), "{e}");
+        with(
+            "slo.toml",
+            &slo(&format!("{latency}route = \"POST /v1/orders\"\n")),
+        )
+        .unwrap();
     }
 
     #[test]

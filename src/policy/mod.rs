@@ -14,11 +14,13 @@ use time::OffsetDateTime;
 mod load;
 mod outbox;
 mod routes;
+mod slo;
 mod stores;
 
 pub use load::PolicyError;
 pub use outbox::{DestinationPolicy, DispatcherPolicy, OutboxPolicy, Subscriber};
 pub use routes::{FailureMode, Priority, RouteAuth, RoutePolicy};
+pub use slo::{Indicator, Slo, SloFile};
 pub use stores::{OnProblem, StoreAuth, StorePolicy};
 
 /// Every scope a route may require.
@@ -47,6 +49,7 @@ pub struct Policies {
     pub subscribers: Vec<Subscriber>,
     /// WooCommerce stores feeding channels.
     pub stores: Vec<StorePolicy>,
+    pub slo: SloFile,
     /// Channel → its eligible locations, best first.
     eligible: std::collections::HashMap<String, Vec<(String, u32)>>,
     route_index: routes::RouteIndex,

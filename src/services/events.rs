@@ -92,6 +92,10 @@ impl Services {
             EventBody::StockCounted(_) | EventBody::StockAdjusted(_)
         ) {
             self.metrics.stock_updated(&event.source, event.occurred_at);
+            let lag = now() - event.occurred_at;
+            self.metrics
+                .slos
+                .stock_lag(lag.try_into().unwrap_or_default());
         }
         if let Some(submitted) = effects.shipped_order_submitted_at {
             self.metrics

@@ -26,6 +26,7 @@ pub mod idempotency;
 mod orders;
 pub mod projection;
 mod returns;
+pub mod slo;
 pub mod woocommerce;
 
 pub struct Services {
@@ -61,7 +62,7 @@ impl Services {
             cache: Arc::new(AvailabilityCache::new(&policies)),
             invalidation: None,
             woocommerce: HashMap::new(),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new(&policies.slo.slo)),
             policies,
         }
     }

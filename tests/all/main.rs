@@ -27,6 +27,7 @@ mod problems;
 mod projection;
 mod race;
 mod returns;
+mod slo;
 mod timeline;
 mod woo_fake;
 mod woocommerce;
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         problems::register,
         race::register,
         returns::register,
+        slo::register,
         timeline::register,
         woo_fake::register,
         woocommerce::register,

@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod dead_letters;
 pub mod outbox;
+pub mod slo;
 pub mod woocommerce;
