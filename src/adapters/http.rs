@@ -1,9 +1,56 @@
-//! What every HTTP adapter does with an answer: read it within a bound, and read it as the
-//! JSON it should be. `who` names the system in the error ("NetSuite", "the store").
+//! What every HTTP adapter does with a request and its answer: send it within the trace
+//! it belongs to, read the answer within a bound, and read it as the JSON it should be.
+//! `who` names the system in the error ("NetSuite", "the store").
+
+use std::future::Future;
 
 use serde::de::DeserializeOwned;
+use tokio::task::futures::TaskLocalFuture;
 
 use super::AdapterError;
+
+tokio::task_local! {
+    /// The W3C `traceparent` of the work in hand: the request or the event that caused
+    /// it, or a background job's own.
+    static TRACE: String;
+}
+
+/// Runs `work` as part of the trace `traceparent` names (a new one when there is none or
+/// it is not valid), so that every outbound call inside it carries that trace.
+pub async fn in_trace<F: Future>(traceparent: Option<&str>, work: F) -> F::Output {
+    scoped(traceparent, work).await
+}
+
+/// [`in_trace`] as a future of a known type, for a tower service to return.
+pub fn scoped<F: Future>(traceparent: Option<&str>, work: F) -> TaskLocalFuture<String, F> {
+    let trace = traceparent
+        .filter(|t| crate::governance::layers::valid_traceparent(t))
+        .map_or_else(crate::governance::layers::new_traceparent, str::to_owned);
+    TRACE.scope(trace, work)
+}
+
+/// The trace of the work in hand, if any.
+pub fn current_trace() -> Option<String> {
+    TRACE.try_with(Clone::clone).ok()
+}
+
+/// Sends `request` with a `traceparent` continuing the current trace: the same trace id
+/// and flags, a new parent id for this call. Every adapter sends through here.
+pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+    let request = match TRACE.try_with(|t| child_of(t)) {
+        Ok(Some(traceparent)) => request.header("traceparent", traceparent),
+        _ => request,
+    };
+    request.send().await
+}
+
+/// `00-<trace id>-<new parent id>-<flags>` under `traceparent`.
+fn child_of(traceparent: &str) -> Option<String> {
+    let mut parts = traceparent.split('-');
+    let (version, trace, _, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let span: u64 = rand::random::<u64>().max(1);
+    Some(format!("{version}-{trace}-{span:016x}-{flags}"))
+}
 
 /// The body, or a transient failure when the connection breaks or the answer is larger
 /// than `max` bytes: a system answering that much is broken, not busy.

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{AdapterError, Destination};
+use super::{AdapterError, Destination, http};
 use crate::domain::outbound::{Envelope, EventKind};
 use crate::policy::Subscriber;
 
@@ -70,7 +70,7 @@ impl Destination for Webhook {
             time::OffsetDateTime::now_utc().unix_timestamp(),
             &body,
         );
-        let mut req = self
+        let req = self
             .http
             .post(&self.policy.url)
             .timeout(self.timeout())
@@ -78,12 +78,7 @@ impl Destination for Webhook {
             .header("stockade-event-id", &event.id)
             .header("stockade-event-type", event.kind.as_str())
             .header("stockade-signature", signature);
-        if let Some(tp) = &event.traceparent {
-            req = req.header("traceparent", tp);
-        }
-        let resp = req
-            .body(body)
-            .send()
+        let resp = http::send(req.body(body))
             .await
             .map_err(|e| AdapterError::Transient(e.without_url().to_string()))?;
         classify(resp.status().as_u16(), resp.headers())
@@ -95,7 +90,7 @@ pub fn classify(status: u16, headers: &reqwest::header::HeaderMap) -> Result<(),
     match status {
         200..=299 => Ok(()),
         429 => Err(AdapterError::Throttled {
-            retry_after: super::http::retry_after(headers),
+            retry_after: http::retry_after(headers),
         }),
         408 | 425 | 500..=599 => Err(AdapterError::Transient(format!("HTTP {status}"))),
         _ => Err(AdapterError::Permanent(format!("HTTP {status}"))),

@@ -4,7 +4,8 @@
 //! Ordering constraints:
 //! - The request id and trace context come first, so every log line, every problem and
 //!   every audit entry (including refusals by the layers below) carries them; both are
-//!   echoed on the way out.
+//!   echoed on the way out. Everything inside runs in the request's trace, so a call to
+//!   an outside system made while answering carries it on.
 //! - Security headers and CORS wrap everything, so refusals carry them too, and a
 //!   browser's preflight is answered before any credential is asked for.
 //! - Measuring sits just outside problem rendering: every answer the layers inside give,
@@ -56,6 +57,7 @@ pub fn govern(router: Router, state: &AppState) -> Router {
             .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(GateLayer(layers::TraceContext))
+            .layer(layers::TraceScopeLayer)
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|req: &Request<_>| {

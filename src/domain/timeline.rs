@@ -22,8 +22,9 @@ pub const BUS_DESTINATION: &str = "nats";
 pub struct OrderHistory {
     pub events: Vec<HistoryEvent>,
     pub deliveries: Vec<HistoryDelivery>,
-    /// When the ERP first acknowledged the order.
-    pub erp_acknowledged_at: Option<OffsetDateTime>,
+    /// When the ERP first acknowledged the order, and its reference for it, read
+    /// together so that one never shows without the other.
+    pub erp_acknowledged: Option<(OffsetDateTime, Option<String>)>,
     pub refunds: Vec<HistoryRefund>,
 }
 
@@ -198,15 +199,15 @@ impl Timeline {
                 entries.extend(attempts(delivery, stage, system, &entry));
             }
         }
-        if let Some(at) = history.erp_acknowledged_at {
+        if let Some((at, reference)) = &history.erp_acknowledged {
             entries.push(TimelineEntry {
-                at,
+                at: *at,
                 stage: Stage::Acknowledged,
                 system: erp.clone(),
                 outcome: Outcome::Done,
                 attempt: None,
                 error: None,
-                detail: order.erp.reference.clone(),
+                detail: reference.clone(),
                 trace_id: None,
                 event_id: None,
             });

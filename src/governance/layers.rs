@@ -659,6 +659,45 @@ impl<B: Send + 'static> Gate<B> for TraceContext {
     }
 }
 
+/// Runs the rest of the stack inside the request's trace (set by [`TraceContext`]), so
+/// that any call the handler makes to an outside system carries it. A plain service
+/// rather than a gate: it wraps the inner future instead of deciding anything.
+#[derive(Clone, Copy)]
+pub struct TraceScopeLayer;
+
+impl<S> tower::Layer<S> for TraceScopeLayer {
+    type Service = TraceScope<S>;
+
+    fn layer(&self, inner: S) -> TraceScope<S> {
+        TraceScope(inner)
+    }
+}
+
+#[derive(Clone)]
+pub struct TraceScope<S>(S);
+
+impl<S: tower::Service<Request>> tower::Service<Request> for TraceScope<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tokio::task::futures::TaskLocalFuture<String, S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let traceparent = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        crate::adapters::http::scoped(traceparent.as_deref(), self.0.call(req))
+    }
+}
+
 /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero.
 pub fn valid_traceparent(v: &str) -> bool {
     let parts: Vec<&str> = v.split('-').collect();
@@ -676,7 +715,7 @@ pub fn valid_traceparent(v: &str) -> bool {
         && parts[2].bytes().any(|b| b != b'0')
 }
 
-fn new_traceparent() -> String {
+pub fn new_traceparent() -> String {
     let trace: u128 = rand::random::<u128>().max(1);
     let span: u64 = rand::random::<u64>().max(1);
     format!("00-{trace:032x}-{span:016x}-01")

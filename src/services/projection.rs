@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::AdapterError;
+use crate::adapters::http::in_trace;
 use crate::domain::time::now;
 use crate::store::{ProjectionSnapshot, StoreError};
 
@@ -128,7 +129,9 @@ pub fn spawn(services: Arc<Services>, settings: ProjectionSettings) {
         loop {
             every.tick().await;
             let started = std::time::Instant::now();
-            match services.sweep_projection(settings.skus_per_read).await {
+            // Each sweep is a trace of its own, which every call to the ERP carries.
+            let sweep = services.sweep_projection(settings.skus_per_read);
+            match in_trace(None, sweep).await {
                 Ok(r) => tracing::info!(
                     erp.system = services.erp.system(),
                     skus = r.skus,

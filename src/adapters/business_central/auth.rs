@@ -124,13 +124,13 @@ impl Tokens {
             .append_pair("scope", &self.scope)
             .finish();
         let asked = Instant::now();
-        let resp = self
+        let request = self
             .http
             .post(&self.url)
             .timeout(self.timeout)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
+            .body(form);
+        let resp = http::send(request)
             .await
             .map_err(|e| AdapterError::Transient(format!("token: {}", e.without_url())))?;
         let status = resp.status().as_u16();

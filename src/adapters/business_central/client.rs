@@ -191,7 +191,7 @@ impl Client {
             .acquire()
             .await
             .map_err(|_| AdapterError::Transient("Business Central client closed".into()))?;
-        let resp = request.send().await.map_err(|e| {
+        let resp = http::send(request).await.map_err(|e| {
             if e.is_timeout() {
                 AdapterError::Transient(format!("{WHO}: no answer within {:?}", self.timeout))
             } else {

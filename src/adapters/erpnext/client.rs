@@ -239,7 +239,7 @@ impl Client {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|e| {
+        let resp = http::send(req).await.map_err(|e| {
             AdapterError::Transient(if e.is_timeout() {
                 format!("no answer within {:?}", self.timeout)
             } else {

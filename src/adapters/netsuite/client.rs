@@ -15,8 +15,8 @@ use tokio::sync::Semaphore;
 
 use super::auth::{TokenCredentials, authorization};
 use super::map::{ErrorBody, SuiteQlPage};
-use crate::adapters::AdapterError;
 use crate::adapters::http::read_bounded;
+use crate::adapters::{AdapterError, http};
 
 /// The largest answer read: a page of SuiteQL rows is far smaller.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -159,7 +159,7 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let resp = request.send().await.map_err(|e| {
+        let resp = http::send(request).await.map_err(|e| {
             AdapterError::Transient(format!("NetSuite unreachable: {}", e.without_url()))
         })?;
         let status = resp.status().as_u16();

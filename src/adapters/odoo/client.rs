@@ -218,13 +218,15 @@ impl Client {
         params: &Map<String, Value>,
     ) -> Result<Attempt, AdapterError> {
         let (request, id) = self.request(model, method, ids, params);
-        let resp = request.timeout(self.timeout).send().await.map_err(|e| {
-            if e.is_timeout() {
-                AdapterError::Transient(format!("no answer within {:?}", self.timeout))
-            } else {
-                AdapterError::Transient(e.without_url().to_string())
-            }
-        })?;
+        let resp = http::send(request.timeout(self.timeout))
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    AdapterError::Transient(format!("no answer within {:?}", self.timeout))
+                } else {
+                    AdapterError::Transient(e.without_url().to_string())
+                }
+            })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = http::read_bounded(resp, MAX_BODY, WHO).await?;

@@ -209,7 +209,7 @@ impl Client {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(|e| {
+        let resp = http::send(req).await.map_err(|e| {
             if e.is_timeout() {
                 AdapterError::Transient(format!("no answer within {:?}", self.timeout))
             } else {

@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use super::client::{classify, read_bounded};
-use crate::adapters::AdapterError;
+use crate::adapters::{AdapterError, http};
 use crate::config::Secret;
 
 /// Who logs in, to which company database.
@@ -82,12 +82,12 @@ impl Sessions {
             "UserName": self.login.user,
             "Password": self.login.password.expose(),
         });
-        let resp = self
+        let request = self
             .http
             .post(format!("{}/Login", self.base))
             .timeout(self.timeout)
-            .json(&body)
-            .send()
+            .json(&body);
+        let resp = http::send(request)
             .await
             .map_err(|e| AdapterError::Transient(format!("login: {}", e.without_url())))?;
         let status = resp.status().as_u16();
@@ -124,13 +124,12 @@ impl Sessions {
         let Some(session) = current.0.take() else {
             return;
         };
-        let sent = self
+        let request = self
             .http
             .post(format!("{}/Logout", self.base))
             .timeout(self.timeout)
-            .header(COOKIE, &session.cookie)
-            .send()
-            .await;
+            .header(COOKIE, &session.cookie);
+        let sent = http::send(request).await;
         match sent {
             Ok(resp) if resp.status().is_success() => {
                 tracing::debug!(erp.system = "sap_b1", "logged out");

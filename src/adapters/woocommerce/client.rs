@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::wire::ApiError;
 use crate::adapters::AdapterError;
-use crate::adapters::http::{parse_json, read_bounded, retry_after};
+use crate::adapters::http::{self, parse_json, read_bounded, retry_after};
 use crate::adapters::oauth1::{self, pct};
 use crate::policy::{StoreAuth, StorePolicy};
 
@@ -188,8 +188,7 @@ impl Client {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req
-            .send()
+        let resp = http::send(req)
             .await
             .map_err(|e| AdapterError::Transient(e.without_url().to_string()))?;
         let status = resp.status().as_u16();

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 
+use crate::adapters::http::in_trace;
 use crate::adapters::{AdapterError, Destination};
 use crate::domain::outbound::EventKind;
 use crate::policy::DispatcherPolicy;
@@ -255,12 +256,12 @@ impl Dispatcher {
             return;
         };
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(
-            destination.timeout(),
+        // The event's trace continues into every call the destination makes for it.
+        let delivery = in_trace(
+            d.event.traceparent.as_deref(),
             destination.deliver(&d.event),
-        )
-        .await
-        {
+        );
+        let outcome = match tokio::time::timeout(destination.timeout(), delivery).await {
             Ok(result) => result,
             Err(_) => Err(AdapterError::Transient(format!(
                 "no answer within {} ms",

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::Services;
 use crate::adapters::AdapterError;
+use crate::adapters::http::in_trace;
 use crate::adapters::woocommerce::Connector;
 use crate::domain::time::{from_micros, now, to_micros};
 use crate::store::{WooException, WooExceptionQuery};
@@ -25,7 +26,8 @@ const LEFT_OVER: time::Duration = time::Duration::seconds(30);
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(300);
 
-/// Starts every store's worker.
+/// Starts every store's worker. Each piece of a round is a trace of its own, which
+/// every call to the store carries.
 pub fn spawn(services: &Arc<Services>) {
     for conn in services.woocommerce.values() {
         tokio::spawn(run(services.clone(), conn.clone()));
@@ -69,11 +71,11 @@ async fn run(services: Arc<Services>, conn: Arc<Connector>) {
     let mut connected = false;
     let mut next_poll = Instant::now();
     loop {
-        if let Err(e) = services.woo_leftovers(&conn).await {
+        if let Err(e) = in_trace(None, services.woo_leftovers(&conn)).await {
             tracing::warn!(store = %store, error = %e, "woocommerce deliveries left over not processed");
         }
         if conn.has_api() && !connected {
-            match services.woo_connect(&conn).await {
+            match in_trace(None, services.woo_connect(&conn)).await {
                 Ok(skus) => {
                     connected = true;
                     backoff.reset();
@@ -88,15 +90,15 @@ async fn run(services: Arc<Services>, conn: Arc<Connector>) {
             }
         }
         if connected {
-            if let Err(e) = services.woo_refresh(&conn).await {
+            if let Err(e) = in_trace(None, services.woo_refresh(&conn)).await {
                 tracing::warn!(store = %store, error = %e, "woocommerce products not read again; retrying later");
             }
-            if let Err(e) = services.woo_note_exceptions(&conn).await {
+            if let Err(e) = in_trace(None, services.woo_note_exceptions(&conn)).await {
                 tracing::warn!(store = %store, error = %e, "woocommerce exception notes not written; retrying later");
             }
             if Instant::now() >= next_poll {
                 next_poll = Instant::now() + interval;
-                match services.woo_poll(&conn).await {
+                match in_trace(None, services.woo_poll(&conn)).await {
                     Ok(seen) => {
                         backoff.reset();
                         tracing::debug!(store = %store, woo.orders = seen, "woocommerce orders polled");

@@ -61,12 +61,13 @@ pub(crate) async fn order_history(
         });
     }
 
-    let acknowledged: Option<i64> =
-        sqlx::query_scalar("SELECT erp_acknowledged_at FROM orders WHERE id = $1")
-            .bind(order_id)
-            .fetch_optional(&mut *c)
-            .await?
-            .flatten();
+    let acknowledged = sqlx::query_as::<_, (Option<i64>, Option<String>)>(
+        "SELECT erp_acknowledged_at, erp_reference FROM orders WHERE id = $1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut *c)
+    .await?
+    .and_then(|(at, reference)| Some((instant(at?), reference)));
     let refunds = sqlx::query_as::<_, (String, String, i64)>(
         "SELECT id, refund_reference, updated_at FROM rmas \
          WHERE order_id = $1 AND refund_reference IS NOT NULL ORDER BY updated_at",
@@ -85,7 +86,7 @@ pub(crate) async fn order_history(
     Ok(OrderHistory {
         events,
         deliveries,
-        erp_acknowledged_at: acknowledged.map(instant),
+        erp_acknowledged: acknowledged,
         refunds,
     })
 }

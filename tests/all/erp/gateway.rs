@@ -108,4 +108,78 @@ async fn a_shipment_event_reaches_the_erp_once(b: Backend) {
     );
 }
 
-crate::tests! { per_backend: [a_shipment_event_reaches_the_erp_once] }
+/// The trace an order comes in with goes on through the outbox to every call the ERP
+/// receives for it (each with a parent id of its own), and the order's timeline names it.
+async fn an_orders_trace_reaches_the_erp_and_the_timeline(b: Backend) {
+    const TRACE: &str = "5e1c0a7b3d9f4e2a8b6c4d2e0f1a3b5c";
+    let netsuite = FakeNetSuite::start().await;
+    netsuite.seed(&[Stock {
+        sku: "CAP-RED".into(),
+        location: "WH-MAIN".into(),
+        on_hand: 25,
+        committed: 0,
+        unavailable: 0,
+        incoming: 0,
+    }]);
+    let policies = policies_with(&[("outbox.toml", FAST_OUTBOX)]);
+    let erp: Arc<dyn ErpAdapter> = Arc::new(netsuite.adapter());
+    let app = TestApp::build(&b, policies.path(), Some(erp), |_| {}).await;
+    app.state.dispatcher.clone().spawn();
+    let shop = app.as_key("test-shop-key");
+    let incoming = format!("00-{TRACE}-a1b2c3d4e5f60718-01");
+    let body =
+        serde_json::to_vec(&crate::harness::order_body("TRACE-1", &[("CAP-RED", 1)])).unwrap();
+    let headers = [
+        ("content-type", "application/json"),
+        ("idempotency-key", "trace-1"),
+        ("traceparent", incoming.as_str()),
+    ];
+    let r = shop
+        .send(axum::http::Method::POST, "/v1/orders", &headers, Some(body))
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.header("traceparent"), Some(incoming.as_str()));
+    let order_id = r.json()["id"].as_str().unwrap().to_owned();
+    drained(&app).await;
+
+    let calls = netsuite.calls_in_trace(TRACE);
+    assert!(
+        calls
+            .iter()
+            .any(|(call, _)| call == "POST /services/rest/record/v1/salesOrder"),
+        "the sales order was created outside the order's trace: {calls:?}"
+    );
+    for (call, parent) in &calls {
+        assert_ne!(
+            parent, "a1b2c3d4e5f60718",
+            "{call} reuses the caller's parent id"
+        );
+    }
+    let parents: std::collections::HashSet<_> = calls.iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        parents.len(),
+        calls.len(),
+        "each call has a parent id of its own: {calls:?}"
+    );
+
+    let timeline = shop
+        .get(&format!("/v1/orders/{order_id}/timeline"))
+        .await
+        .json();
+    let submitted = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["stage"] == "submitted" && e["outcome"] == "done")
+        .cloned()
+        .unwrap_or_else(|| panic!("no submission in {timeline}"));
+    assert_eq!(submitted["trace_id"], TRACE);
+    assert_eq!(submitted["system"], "erp:netsuite");
+}
+
+crate::tests! {
+    per_backend: [
+        a_shipment_event_reaches_the_erp_once,
+        an_orders_trace_reaches_the_erp_and_the_timeline,
+    ]
+}

@@ -95,6 +95,8 @@ struct Account {
     faults: Faults,
     /// How long every answer takes, so that requests overlap as they do on a real account.
     service_time: Duration,
+    /// Every request's method, path and `traceparent`, in arrival order.
+    seen: Vec<(String, Option<String>)>,
 }
 
 struct Shared {
@@ -228,6 +230,20 @@ impl FakeNetSuite {
             Fault::Huge(n) => faults.huge += n,
             Fault::Down(down) => faults.down = down,
         }
+    }
+
+    /// The requests whose `traceparent` belongs to `trace_id`, with their parent ids.
+    pub fn calls_in_trace(&self, trace_id: &str) -> Vec<(String, String)> {
+        self.shared
+            .lock()
+            .seen
+            .iter()
+            .filter_map(|(call, tp)| {
+                let mut parts = tp.as_deref()?.split('-');
+                let (_, trace, parent) = (parts.next()?, parts.next()?, parts.next()?);
+                (trace == trace_id).then(|| (call.clone(), parent.to_owned()))
+            })
+            .collect()
     }
 
     pub fn set_service_time(&self, time: Duration) {
@@ -377,6 +393,13 @@ impl Drop for InFlight<'_> {
 }
 
 async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let call = format!("{} {}", request.method(), request.uri().path());
+    shared.lock().seen.push((call, traceparent));
     let _in_flight = InFlight(&shared.in_flight);
     if shared.in_flight.fetch_add(1, Ordering::SeqCst) >= CONCURRENCY_LIMIT {
         shared
