@@ -12,6 +12,7 @@ use crate::domain::rma::Rma;
 use crate::domain::shipment::Shipment;
 use crate::store::{PositionRow, Store};
 
+pub mod acumatica;
 pub mod business_central;
 pub mod embedded;
 pub mod erpnext;
@@ -112,6 +113,10 @@ const ERPS: &[(&str, Build)] = &[
     ("business_central", |_| {
         let config = business_central::BusinessCentralConfig::from_env(env)?;
         Ok(Arc::new(business_central::BusinessCentral::new(config)?))
+    }),
+    ("acumatica", |_| {
+        let config = acumatica::AcumaticaConfig::from_env(env)?;
+        Ok(Arc::new(acumatica::Acumatica::new(config)?))
     }),
     ("odoo", |_| {
         Ok(Arc::new(odoo::Odoo::new(odoo::OdooConfig::from_env(env)?)?))

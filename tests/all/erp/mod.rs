@@ -13,6 +13,8 @@ use stockade::adapters::ErpAdapter;
 
 use crate::harness::Backend;
 
+mod acumatica;
+pub mod acumatica_fake;
 mod business_central;
 pub mod business_central_fake;
 pub mod conformance;
@@ -34,6 +36,8 @@ pub fn register(trials: &mut Vec<Trial>, backends: &[Backend]) {
     business_central::register(trials);
     every_adapter::<sap_b1_fake::FakeSapB1>(trials);
     sap_b1::register(trials);
+    every_adapter::<acumatica_fake::FakeAcumatica>(trials);
+    acumatica::register(trials);
     every_adapter::<odoo_fake::FakeOdoo>(trials);
     every_adapter::<odoo_fake::FakeOdooJson2>(trials);
     odoo::register(trials);
