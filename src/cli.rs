@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `openapi`, `import stock`, `ledger verify`.
+//! The command line: `serve` (the default), `openapi`, `import stock`, `ledger verify`,
+//! `reconcile`, `policy check`, `keys new`, `audit verify`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,13 @@ enum Command {
     Audit {
         #[command(subcommand)]
         what: AuditCommand,
+    },
+    /// Compare Stockade's stock with the ERP's, the warehouses' last counts and each
+    /// store's published stock. Exits 2 when a figure drifted past the policy's threshold.
+    Reconcile {
+        /// Print the run and its variances as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -113,6 +121,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         Command::Audit {
             what: AuditCommand::Verify,
         } => verify_audit().await,
+        Command::Reconcile { json } => reconcile(json).await,
     }
 }
 
@@ -258,4 +267,98 @@ async fn verify_audit() -> anyhow::Result<ExitCode> {
     }
     println!("audit ok: {count} entries, chain head {prev}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of a run that found drift past the threshold, so a job can stop on it.
+const DRIFTED: u8 = 2;
+/// Variances printed by the table (all are kept with the run).
+const TABLE_ROWS: u32 = 25;
+
+async fn reconcile(json: bool) -> anyhow::Result<ExitCode> {
+    use crate::store::RunState;
+    let config = Config::load()?;
+    let state = startup::build(&config).await?;
+    let services = state.services.clone();
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} SKUs, {per_sec}, about {eta} left",
+    )?);
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let started = std::time::Instant::now();
+    let run = services.reconcile("cli", &progress).await?;
+    bar.finish_and_clear();
+    let limit = if json { 1000 } else { TABLE_ROWS };
+    let variances = services.store.variances(&run.id, limit).await?;
+    if json {
+        let report = serde_json::json!({"run": run, "variances": variances});
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&run, &variances, started.elapsed());
+    }
+    Ok(match run.state {
+        RunState::Failed => ExitCode::FAILURE,
+        _ if run.drifted > 0 => ExitCode::from(DRIFTED),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn print_table(
+    run: &crate::store::Run,
+    variances: &[crate::domain::reconcile::Variance],
+    took: std::time::Duration,
+) {
+    println!(
+        "reconciliation {} {} in {:.1} s: {} SKUs, {} figures compared, {} over the threshold \
+         (drift ratio {:.4} %), {} channel figures corrected",
+        run.id,
+        run.state.as_str(),
+        took.as_secs_f64(),
+        run.skus,
+        run.compared,
+        run.drifted,
+        run.drift_ratio * 100.0,
+        run.corrected
+    );
+    if let Some(e) = &run.error {
+        println!("stopped: {e}");
+    }
+    if variances.is_empty() {
+        println!("every figure compared agrees with Stockade's");
+        return;
+    }
+    let width = |f: &dyn Fn(&crate::domain::reconcile::Variance) -> usize, min: usize| {
+        variances.iter().map(f).max().unwrap_or(0).max(min)
+    };
+    let (sw, kw, lw) = (
+        width(&|v| v.source.len(), 6),
+        width(&|v| v.sku.len(), 3),
+        width(&|v| v.location.as_deref().map_or(1, str::len), 8),
+    );
+    println!();
+    println!(
+        "{:<sw$}  {:<kw$}  {:<lw$}  {:>8}  {:>8}  {:>8}  DRIFT",
+        "SOURCE", "SKU", "LOCATION", "STOCKADE", "OTHER", "VARIANCE"
+    );
+    for v in variances {
+        println!(
+            "{:<sw$}  {:<kw$}  {:<lw$}  {:>8}  {:>8}  {:>+8}  {}",
+            v.source,
+            v.sku,
+            v.location.as_deref().unwrap_or("*"),
+            v.stockade,
+            v.other,
+            v.variance,
+            if v.over_threshold { "yes" } else { "" }
+        );
+    }
+    let listed = variances.len() as u64;
+    if run.drifted > listed {
+        println!(
+            "… the rest with GET /v1/admin/reconciliations/{} or --json",
+            run.id
+        );
+    }
 }

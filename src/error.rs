@@ -48,6 +48,8 @@ pub enum Error {
     DuplicateOrder { existing: String },
     #[error("the order has shipped in full and cannot be cancelled")]
     OrderShipped,
+    #[error("a reconciliation is already running on this instance")]
+    ReconciliationRunning,
     #[error("{kind} `{id}` was not found")]
     NotFound { kind: &'static str, id: String },
     #[error("the webhook's signature is not valid: {0}")]

@@ -45,6 +45,7 @@ registry! {
     INSUFFICIENT_STOCK = ("insufficient-stock", 409, "Insufficient stock");
     DUPLICATE_ORDER = ("duplicate-order", 409, "Duplicate order");
     ORDER_SHIPPED = ("order-shipped", 409, "Order already shipped");
+    RECONCILIATION_RUNNING = ("reconciliation-running", 409, "Reconciliation already running");
     GONE = ("gone", 410, "Route retired");
     PAYLOAD_TOO_LARGE = ("payload-too-large", 413, "Payload too large");
     UNSUPPORTED_MEDIA_TYPE = ("unsupported-media-type", 415, "Unsupported media type");
@@ -162,6 +163,7 @@ impl From<&Error> for Problem {
             }
             Error::DuplicateOrder { existing } => p(DUPLICATE_ORDER).with("order_id", existing),
             Error::OrderShipped => p(ORDER_SHIPPED),
+            Error::ReconciliationRunning => p(RECONCILIATION_RUNNING),
             Error::NotFound { .. } => p(NOT_FOUND),
             Error::UnknownOrder(_) => p(UNKNOWN_ORDER),
             Error::WebhookSignature(_) => p(INVALID_SIGNATURE),

@@ -199,6 +199,7 @@ pub fn spawn_background(state: &AppState, projection: ProjectionSettings) {
     }
     crate::services::woocommerce::spawn(&state.services);
     crate::services::slo::spawn_sampler(state.services.clone());
+    crate::services::reconcile::spawn_schedule(state.services.clone());
     spawn_purges(state.services.clone(), state.dispatcher.retention());
     state.governance.spawn_upkeep();
 }

@@ -268,6 +268,14 @@ pub fn too_many(what: &str, max: usize) -> Value {
     )
 }
 
+pub fn reconciliation_running() -> Value {
+    example(
+        problem::RECONCILIATION_RUNNING,
+        "a reconciliation is already running on this instance",
+        json!({}),
+    )
+}
+
 pub fn order_shipped() -> Value {
     example(
         problem::ORDER_SHIPPED,

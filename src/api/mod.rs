@@ -65,6 +65,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::woocommerce::receive_woocommerce))
         .routes(routes!(admin::outbox::outbox_report))
         .routes(routes!(admin::slo::slo_report))
+        .routes(routes!(
+            admin::reconciliations::start_reconciliation,
+            admin::reconciliations::list_reconciliations
+        ))
+        .routes(routes!(admin::reconciliations::get_reconciliation))
         .routes(routes!(admin::woocommerce::list_woocommerce_exceptions))
         .routes(routes!(ops::livez))
         .routes(routes!(ops::readyz))

@@ -10,6 +10,7 @@ pub mod money;
 pub mod order;
 pub mod outbound;
 pub mod quantity;
+pub mod reconcile;
 pub mod rma;
 pub mod shipment;
 pub mod slo;

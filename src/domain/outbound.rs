@@ -21,16 +21,19 @@ pub enum EventKind {
     ReturnAuthorized,
     #[serde(rename = "return.received")]
     ReturnReceived,
+    #[serde(rename = "drift.detected")]
+    DriftDetected,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::OrderAccepted,
         Self::OrderCancelled,
         Self::StockChanged,
         Self::ShipmentUpdated,
         Self::ReturnAuthorized,
         Self::ReturnReceived,
+        Self::DriftDetected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl EventKind {
             Self::ShipmentUpdated => "shipment.updated",
             Self::ReturnAuthorized => "return.authorized",
             Self::ReturnReceived => "return.received",
+            Self::DriftDetected => "drift.detected",
         }
     }
 

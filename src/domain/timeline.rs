@@ -179,7 +179,7 @@ impl Timeline {
                     let detail = event.data["id"].as_str().map(str::to_owned);
                     entries.push(entry(event.at, Stage::Returned, "warehouse", detail));
                 }
-                EventKind::StockChanged => continue,
+                EventKind::StockChanged | EventKind::DriftDetected => continue,
             }
             for delivery in history
                 .deliveries

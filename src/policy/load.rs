@@ -100,6 +100,7 @@ impl Policies {
         let subscribers: SubscribersFile = optional(dir, "subscribers.toml")?;
         let stores: StoresFile = optional(dir, "stores.toml")?;
         let slo: super::SloFile = optional(dir, "slo.toml")?;
+        let reconcile: super::ReconcilePolicy = optional(dir, "reconcile.toml")?;
         let mut p = Self {
             dir: dir.to_owned(),
             demo: clients.demo,
@@ -114,6 +115,7 @@ impl Policies {
             subscribers: subscribers.subscriber,
             stores: stores.store,
             slo,
+            reconcile,
             eligible: Default::default(),
             route_index: Default::default(),
             api_keys: Vec::new(),
@@ -271,6 +273,15 @@ impl Policies {
                     return Err(err("slo.toml", entry, "route", why));
                 }
             }
+        }
+        let t = &self.reconcile.threshold;
+        if t.units < 0 {
+            let why = "must be 0 or more".to_owned();
+            return Err(err("reconcile.toml", "threshold".into(), "units", why));
+        }
+        if !(0.0..=1.0).contains(&t.ratio) {
+            let why = "must be from 0 to 1".to_owned();
+            return Err(err("reconcile.toml", "threshold".into(), "ratio", why));
         }
         if self.slo.sample_seconds == 0 {
             let why = "must be 1 or more".to_owned();
@@ -739,6 +750,21 @@ mod tests {
             &slo(&format!("{latency}route = \"POST /v1/orders\"\n")),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_drift_threshold_outside_its_range_is_refused_by_its_field() {
+        let e = with("reconcile.toml", "[threshold]\nratio = 5\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("ratio"), "{e}");
+        let e = with("reconcile.toml", "[threshold]\nunits = -1\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("units"), "{e}");
+        let p = with(
+            "reconcile.toml",
+            "schedule_seconds = 900\n[threshold]\nunits = 2\nratio = 0.05\n",
+        )
+        .unwrap();
+        assert_eq!(p.reconcile.schedule_seconds, 900);
+        assert_eq!(p.reconcile.threshold.units, 2);
     }
 
     #[test]

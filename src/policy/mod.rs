@@ -13,12 +13,14 @@ use time::OffsetDateTime;
 
 mod load;
 mod outbox;
+mod reconcile;
 mod routes;
 mod slo;
 mod stores;
 
 pub use load::PolicyError;
 pub use outbox::{DestinationPolicy, DispatcherPolicy, OutboxPolicy, Subscriber};
+pub use reconcile::ReconcilePolicy;
 pub use routes::{FailureMode, Priority, RouteAuth, RoutePolicy};
 pub use slo::{Indicator, Slo, SloFile};
 pub use stores::{OnProblem, StoreAuth, StorePolicy};
@@ -50,6 +52,7 @@ pub struct Policies {
     /// WooCommerce stores feeding channels.
     pub stores: Vec<StorePolicy>,
     pub slo: SloFile,
+    pub reconcile: ReconcilePolicy,
     /// Channel → its eligible locations, best first.
     eligible: std::collections::HashMap<String, Vec<(String, u32)>>,
     route_index: routes::RouteIndex,
@@ -82,6 +85,10 @@ pub struct Channel {
     /// treated as stale and shaped by `fallback`. Unset: no bound.
     #[serde(default)]
     pub freshness_seconds: Option<u64>,
+    /// Whether reconciliation rewrites this channel's published stock where it drifted
+    /// from Stockade's figure (someone changed it in the store, a write was lost).
+    #[serde(default)]
+    pub correct_drift: bool,
 }
 
 impl Fallback {

@@ -25,6 +25,7 @@ pub mod events;
 pub mod idempotency;
 mod orders;
 pub mod projection;
+pub mod reconcile;
 mod returns;
 pub mod slo;
 pub mod woocommerce;
@@ -44,6 +45,8 @@ pub struct Services {
     /// The WooCommerce stores, by name.
     pub woocommerce: HashMap<String, Arc<Connector>>,
     pub metrics: Arc<Metrics>,
+    /// Held by the reconciliation running on this instance, if one is.
+    reconciling: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Services {
@@ -63,6 +66,7 @@ impl Services {
             invalidation: None,
             woocommerce: HashMap::new(),
             metrics: Arc::new(Metrics::new(&policies.slo.slo)),
+            reconciling: Arc::default(),
             policies,
         }
     }

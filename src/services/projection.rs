@@ -80,8 +80,7 @@ impl Services {
             let taken_at = now();
             let figures = self.erp.stock_levels(&skus, &locations).await?;
             let outcome = self
-                .store
-                .apply_projection(&ProjectionSnapshot {
+                .take_over(&ProjectionSnapshot {
                     system: self.erp.system(),
                     taken_at,
                     skus: &skus,
@@ -89,11 +88,6 @@ impl Services {
                     figures: &figures,
                 })
                 .await?;
-            if !outcome.changed.is_empty() {
-                let changed: Vec<&str> = outcome.changed.iter().map(String::as_str).collect();
-                self.stock_moved(&changed).await;
-                self.outbox_wake.notify_one();
-            }
             report.skus += skus.len() as u64;
             report.changed += outcome.changed.len() as u64;
             report.superseded += outcome.superseded;
@@ -113,6 +107,23 @@ impl Services {
         let source = format!("erp:{}", self.erp.system());
         self.metrics.stock_updated(&source, started);
         Ok(report)
+    }
+}
+
+impl Services {
+    /// Takes a snapshot of the ERP's figures over, and tells caches and the dispatcher
+    /// about the SKUs that moved.
+    pub(crate) async fn take_over(
+        &self,
+        snapshot: &ProjectionSnapshot<'_>,
+    ) -> Result<crate::store::ProjectionOutcome, StoreError> {
+        let outcome = self.store.apply_projection(snapshot).await?;
+        if !outcome.changed.is_empty() {
+            let changed: Vec<&str> = outcome.changed.iter().map(String::as_str).collect();
+            self.stock_moved(&changed).await;
+            self.outbox_wake.notify_one();
+        }
+        Ok(outcome)
     }
 }
 

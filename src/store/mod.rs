@@ -19,9 +19,11 @@ use crate::domain::rma::{ReturnRequest, ReturnRule, Rma};
 use crate::domain::shipment::Shipment;
 use crate::domain::timeline::OrderHistory;
 
+mod reconcile;
 mod sql;
 mod woocommerce;
 
+pub use reconcile::*;
 pub use sql::{SqlStore, SqliteSettings};
 pub use woocommerce::*;
 
@@ -407,7 +409,7 @@ pub struct ErpUpdate {
 }
 
 #[async_trait]
-pub trait Store: WooStore + Send + Sync + 'static {
+pub trait Store: WooStore + ReconcileStore + Send + Sync + 'static {
     /// Declares the policy's locations; existing ones keep their history.
     async fn sync_locations(&self, locations: &[LocationDef]) -> StoreResult<()>;
     async fn catalog_is_empty(&self) -> StoreResult<bool>;

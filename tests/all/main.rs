@@ -26,6 +26,7 @@ mod outbox;
 mod problems;
 mod projection;
 mod race;
+mod reconcile;
 mod returns;
 mod slo;
 mod timeline;
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         outbox::register,
         problems::register,
         race::register,
+        reconcile::register,
         returns::register,
         slo::register,
         timeline::register,

@@ -3,129 +3,18 @@
 //! a snapshot taken after the ERP acknowledged the order counts it, so no unit is counted
 //! twice or forgotten.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-use async_trait::async_trait;
 
 use time::OffsetDateTime;
 
-use stockade::adapters::{AdapterError, ErpAdapter, ErpReference};
-use stockade::domain::order::Order;
 use stockade::domain::quantity::Position;
-use stockade::domain::rma::Rma;
-use stockade::domain::shipment::Shipment;
 use stockade::store::{PositionRow, ProjectionOutcome, ProjectionSnapshot};
 
-use crate::harness::{Backend, TestApp, ats_in, policies_with};
+use crate::harness::{Backend, ScriptedErp, TestApp, ats_in, policies_with};
 
 const FAST_OUTBOX: &str = "[dispatcher]\ntick_ms = 50\nbackoff_base_ms = 20\nbackoff_max_ms = 200\nbreaker_failures = 3\nbreaker_cooldown_ms = 300\n";
-
-/// An ERP whose stock figures the test sets, which commits stock for the orders it
-/// takes as a real ERP does, and whose order intake can be switched off.
-#[derive(Default)]
-struct ScriptedErp {
-    figures: Mutex<HashMap<(String, String), Position>>,
-    taking_orders: AtomicBool,
-    stock_unreadable: AtomicBool,
-    /// Sizes of the SKU lists asked for, one per read.
-    reads: Mutex<Vec<usize>>,
-    orders: Mutex<Vec<String>>,
-}
-
-impl ScriptedErp {
-    fn set(&self, sku: &str, location: &str, on_hand: i64, committed: i64) {
-        self.figures.lock().unwrap().insert(
-            (sku.to_owned(), location.to_owned()),
-            Position {
-                on_hand,
-                committed,
-                ..Position::default()
-            },
-        );
-    }
-}
-
-fn down() -> AdapterError {
-    AdapterError::Transient("connection refused".into())
-}
-
-#[async_trait]
-impl ErpAdapter for ScriptedErp {
-    fn system(&self) -> &'static str {
-        "scripted"
-    }
-
-    async fn stock_levels(
-        &self,
-        skus: &[String],
-        locations: &[String],
-    ) -> Result<Vec<PositionRow>, AdapterError> {
-        self.reads.lock().unwrap().push(skus.len());
-        if self.stock_unreadable.load(Ordering::SeqCst) {
-            return Err(down());
-        }
-        let now = OffsetDateTime::now_utc();
-        Ok(self
-            .figures
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|((s, l), _)| skus.contains(s) && locations.contains(l))
-            .map(|((sku, location), position)| PositionRow {
-                sku: sku.clone(),
-                location: location.clone(),
-                position: *position,
-                updated_at: now,
-                as_of: Some(now),
-            })
-            .collect())
-    }
-
-    async fn submit_order(&self, order: &Order) -> Result<ErpReference, AdapterError> {
-        if !self.taking_orders.load(Ordering::SeqCst) {
-            return Err(down());
-        }
-        let mut orders = self.orders.lock().unwrap();
-        if !orders.contains(&order.id) {
-            orders.push(order.id.clone());
-            let mut figures = self.figures.lock().unwrap();
-            for line in &order.lines {
-                for a in &line.allocations {
-                    let key = (line.sku.clone(), a.location.clone());
-                    figures.entry(key).or_default().committed += a.quantity;
-                }
-            }
-        }
-        Ok(ErpReference(format!("SO-{}", orders.len())))
-    }
-
-    async fn shipments(&self, _: &Order) -> Result<Vec<Shipment>, AdapterError> {
-        Ok(Vec::new())
-    }
-
-    async fn record_shipment(
-        &self,
-        _: &Order,
-        shipment: &Shipment,
-    ) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(shipment.id.clone()))
-    }
-
-    async fn create_return(&self, _: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(rma.id.clone()))
-    }
-
-    async fn post_refund(&self, _: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(rma.id.clone()))
-    }
-
-    async fn health(&self) -> Result<(), AdapterError> {
-        Ok(())
-    }
-}
 
 /// The app, and the policy directory it must not outlive.
 async fn app_with(b: &Backend, erp: Arc<ScriptedErp>) -> (TestApp, tempfile::TempDir) {

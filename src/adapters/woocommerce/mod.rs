@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 
 use crate::adapters::AdapterError;
 use crate::policy::{Policies, StorePolicy};
-use crate::store::Store;
+use crate::store::{Store, WooSku};
 
 pub mod catalog;
 pub mod client;
@@ -202,6 +202,42 @@ impl Connector {
             skus.extend(before.into_iter().chain(mapped.rows).map(|r| r.sku));
         }
         Ok(skus.into_iter().collect())
+    }
+
+    /// The stock the store publishes now for each SKU Stockade writes there: one figure
+    /// per product or variation that manages its stock. Reads the whole catalog and
+    /// changes nothing.
+    pub async fn published_stock(&self) -> Result<Vec<(WooSku, i64)>, AdapterError> {
+        let mapped = catalog::discover(&self.client).await?;
+        Ok(mapped
+            .rows
+            .into_iter()
+            .filter(|r| r.writes_stock)
+            .filter_map(|r| {
+                let shown = mapped
+                    .observed
+                    .iter()
+                    .find(|o| (o.product_id, o.variation_id) == (r.product_id, r.variation_id))?;
+                Some((r, shown.stock))
+            })
+            .collect())
+    }
+
+    /// Writes Stockade's figure over what these products and variations show, whatever
+    /// was last written there.
+    pub async fn rewrite_stock(&self, targets: &[WooSku]) -> Result<(), AdapterError> {
+        let pairs: Vec<(i64, i64)> = targets
+            .iter()
+            .map(|t| (t.product_id, t.variation_id))
+            .collect();
+        self.store
+            .woo_forget_pushed(self.name(), &pairs)
+            .await
+            .map_err(transient)?;
+        let mut skus: Vec<String> = targets.iter().map(|t| t.sku.clone()).collect();
+        skus.sort();
+        skus.dedup();
+        self.sync_stock(Some(&skus)).await
     }
 
     /// Forgets the product's map at once (`product.deleted`).

@@ -277,7 +277,7 @@ impl Connector {
     /// The channel's available-to-sell of each SKU: the sum over its eligible locations,
     /// shaped by the channel's fallback when the figures are older than its freshness
     /// bound, exactly as `GET /v1/availability` answers it.
-    async fn available_to_sell(
+    pub async fn available_to_sell(
         &self,
         skus: &[String],
     ) -> Result<HashMap<String, i64>, AdapterError> {

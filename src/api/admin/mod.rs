@@ -3,5 +3,6 @@
 pub mod audit;
 pub mod dead_letters;
 pub mod outbox;
+pub mod reconciliations;
 pub mod slo;
 pub mod woocommerce;

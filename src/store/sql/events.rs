@@ -169,6 +169,18 @@ async fn counted(
         origin,
     )
     .await?;
+    sqlx::query(
+        "UPDATE count_sequences SET on_hand = $1, counted_at = $2, after_movement = \
+         (SELECT COALESCE(MAX(id), 0) FROM movements WHERE sku = $3 AND location = $4) \
+         WHERE sku = $3 AND location = $4 AND source = $5",
+    )
+    .bind(e.on_hand)
+    .bind(origin.at)
+    .bind(&e.sku)
+    .bind(&e.location)
+    .bind(origin.source)
+    .execute(&mut *c)
+    .await?;
     Ok(Ok(Effects {
         skus: vec![e.sku.clone()],
         received_rma: None,

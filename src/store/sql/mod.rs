@@ -19,6 +19,7 @@ mod ledger;
 mod orders;
 mod outbox;
 mod projection;
+mod reconcile;
 mod returns;
 mod store;
 mod timeline;

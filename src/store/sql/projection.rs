@@ -111,7 +111,7 @@ fn difference(target: Position, was: Position) -> Delta {
 
 /// Open reservations per (sku, location) of the orders a snapshot taken at `taken_at`
 /// does not count: not acknowledged by the ERP, or acknowledged after it.
-async fn held_locally(
+pub(crate) async fn held_locally(
     c: &mut AnyConnection,
     skus: &[String],
     taken_at: i64,
