@@ -99,8 +99,10 @@ pub async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             let config = Config::load()?;
-            telemetry::init(config.log_format);
-            startup::serve(config).await?;
+            let traces = telemetry::init(&config)?;
+            let served = startup::serve(config).await;
+            traces.shutdown().await;
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import {

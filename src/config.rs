@@ -44,6 +44,12 @@ pub struct Config {
     pub nats_prefix: String,
     /// How often the ERP's stock is swept into the projection (not with `embedded`).
     pub projection: ProjectionSettings,
+    /// An OpenTelemetry collector's OTLP/HTTP base URL (`http://collector:4318`): spans
+    /// are exported to `<endpoint>/v1/traces` when set, and not at all otherwise.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` on exported spans: `OTEL_SERVICE_NAME`, as every OpenTelemetry SDK
+    /// reads it.
+    pub service_name: String,
 }
 
 /// A value that may carry credentials (a URL with a password): never printed.
@@ -92,6 +98,8 @@ impl Default for Config {
             nats_url: None,
             nats_prefix: "stockade".into(),
             projection: ProjectionSettings::default(),
+            otlp_endpoint: None,
+            service_name: "stockade".into(),
         }
     }
 }
@@ -114,6 +122,7 @@ struct FileConfig {
     nats_prefix: Option<String>,
     projection_interval_seconds: Option<u64>,
     projection_skus_per_read: Option<u32>,
+    otlp_endpoint: Option<String>,
 }
 
 impl Config {
@@ -224,6 +233,15 @@ impl Config {
                 bail!("projection_skus_per_read: must be between 1 and 1000");
             }
         }
+        if let Some(v) = pick("otlp_endpoint", file.otlp_endpoint).filter(|v| !v.is_empty()) {
+            if !v.starts_with("http://") && !v.starts_with("https://") {
+                bail!("otlp_endpoint: `{v}` is not an http:// or https:// URL");
+            }
+            c.otlp_endpoint = Some(v.trim_end_matches('/').to_owned());
+        }
+        if let Some(v) = env("OTEL_SERVICE_NAME").filter(|v| !v.is_empty()) {
+            c.service_name = v;
+        }
         if let Some(v) = pick("log_format", file.log_format) {
             c.log_format = match v.as_str() {
                 "text" => LogFormat::Text,
@@ -267,6 +285,21 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.policies, PathBuf::from("./policies"));
         assert_eq!(c.idempotency_retention_hours, 24);
+        assert_eq!(c.otlp_endpoint, None);
+        assert_eq!(c.service_name, "stockade");
+    }
+
+    #[test]
+    fn trace_export_is_configured_by_its_endpoint() {
+        let c = load(&[
+            ("STOCKADE_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_SERVICE_NAME", "stockade-eu"),
+        ])
+        .unwrap();
+        assert_eq!(c.otlp_endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(c.service_name, "stockade-eu");
+        let e = load(&[("STOCKADE_OTLP_ENDPOINT", "collector:4318")]).unwrap_err();
+        assert!(e.to_string().contains("otlp_endpoint"), "{e}");
     }
 
     #[test]

@@ -6,8 +6,12 @@ use std::future::Future;
 
 use serde::de::DeserializeOwned;
 use tokio::task::futures::TaskLocalFuture;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use super::AdapterError;
+use crate::governance::layers::{new_traceparent, valid_traceparent};
+use crate::telemetry;
 
 tokio::task_local! {
     /// The W3C `traceparent` of the work in hand: the request or the event that caused
@@ -16,16 +20,28 @@ tokio::task_local! {
 }
 
 /// Runs `work` as part of the trace `traceparent` names (a new one when there is none or
-/// it is not valid), so that every outbound call inside it carries that trace.
+/// it is not valid), so that every outbound call inside it carries that trace. Work that
+/// should show as a span of its own in exported traces uses [`in_span`].
 pub async fn in_trace<F: Future>(traceparent: Option<&str>, work: F) -> F::Output {
     scoped(traceparent, work).await
+}
+
+/// [`in_trace`], with `work` running as `span`: when spans are exported, `span` continues
+/// the trace (or is the root of the new one) and the calls made within it are its children.
+pub async fn in_span<F: Future>(traceparent: Option<&str>, span: Span, work: F) -> F::Output {
+    let (trace, fresh) = match traceparent.filter(|t| valid_traceparent(t)) {
+        Some(t) => (t.to_owned(), false),
+        None => (new_traceparent(), true),
+    };
+    telemetry::continue_trace(&span, &trace, fresh);
+    TRACE.scope(trace, work.instrument(span)).await
 }
 
 /// [`in_trace`] as a future of a known type, for a tower service to return.
 pub fn scoped<F: Future>(traceparent: Option<&str>, work: F) -> TaskLocalFuture<String, F> {
     let trace = traceparent
-        .filter(|t| crate::governance::layers::valid_traceparent(t))
-        .map_or_else(crate::governance::layers::new_traceparent, str::to_owned);
+        .filter(|t| valid_traceparent(t))
+        .map_or_else(new_traceparent, str::to_owned);
     TRACE.scope(trace, work)
 }
 
@@ -36,12 +52,38 @@ pub fn current_trace() -> Option<String> {
 
 /// Sends `request` with a `traceparent` continuing the current trace: the same trace id
 /// and flags, a new parent id for this call. Every adapter sends through here.
+///
+/// The call is an `outbound` span (until the answer's headers arrive) naming the method
+/// and the host only: paths carry record ids and query strings may carry credentials.
+/// When spans are exported, the parent id sent is that span's id.
 pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
-    let request = match TRACE.try_with(|t| child_of(t)) {
-        Ok(Some(traceparent)) => request.header("traceparent", traceparent),
-        _ => request,
-    };
-    request.send().await
+    let (client, request) = request.build_split();
+    let mut request = request?;
+    let url = request.url();
+    let span = tracing::debug_span!("outbound", otel.kind = "client",
+        http.request.method = %request.method(), server.address = url.host_str().unwrap_or("-"),
+        server.port = url.port_or_known_default(), http.response.status_code = Empty,
+        otel.status_code = Empty);
+    let traceparent = TRACE
+        .try_with(|t| telemetry::outbound(&span, t).or_else(|| child_of(t)))
+        .ok()
+        .flatten();
+    if let Some(v) = traceparent.and_then(|t| reqwest::header::HeaderValue::try_from(t).ok()) {
+        request.headers_mut().insert("traceparent", v);
+    }
+    let sent = client.execute(request).instrument(span.clone()).await;
+    match &sent {
+        Ok(resp) => {
+            span.record("http.response.status_code", resp.status().as_u16());
+            if resp.status().is_server_error() {
+                span.record("otel.status_code", "error");
+            }
+        }
+        Err(_) => {
+            span.record("otel.status_code", "error");
+        }
+    }
+    sent
 }
 
 /// `00-<trace id>-<new parent id>-<flags>` under `traceparent`.

@@ -219,7 +219,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     }
 }
 
-/// The request's W3C `traceparent` (the trace-context layer makes sure there is one).
+/// The request's W3C `traceparent` (the trace-context layer makes sure there is one), as
+/// the events it causes carry it on. When spans are exported it names the request's own
+/// span, so that their deliveries hang from it.
 pub struct TraceParent(pub Option<String>);
 
 impl TraceParent {
@@ -232,13 +234,13 @@ impl<S: Send + Sync> FromRequestParts<S> for TraceParent {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        Ok(Self(
-            parts
-                .headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        ))
+        let header = parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok());
+        let exported =
+            header.and_then(|h| crate::telemetry::traceparent_of(&tracing::Span::current(), h));
+        Ok(Self(exported.or_else(|| header.map(str::to_owned))))
     }
 }
 

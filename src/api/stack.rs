@@ -5,7 +5,8 @@
 //! - The request id and trace context come first, so every log line, every problem and
 //!   every audit entry (including refusals by the layers below) carries them; both are
 //!   echoed on the way out. Everything inside runs in the request's trace, so a call to
-//!   an outside system made while answering carries it on.
+//!   an outside system made while answering carries it on. The request span continues
+//!   that trace when spans are exported, so it is opened inside the trace context.
 //! - Security headers and CORS wrap everything, so refusals carry them too, and a
 //!   browser's preflight is answered before any credential is asked for.
 //! - Measuring sits just outside problem rendering: every answer the layers inside give,
@@ -39,8 +40,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::{DefaultOnResponse, OnResponse, TraceLayer};
+use tracing::field::Empty;
+use tracing::{Level, Span};
 
 use super::AppState;
 use super::problem::{Render, pending};
@@ -48,6 +50,7 @@ use crate::governance::gate::GateLayer;
 use crate::governance::layers;
 use crate::policy::Cors;
 use crate::problem::{self as registry, Problem};
+use crate::telemetry;
 
 pub fn govern(router: Router, state: &AppState) -> Router {
     let timeout = state.request_timeout;
@@ -62,10 +65,20 @@ pub fn govern(router: Router, state: &AppState) -> Router {
                 TraceLayer::new_for_http()
                     .make_span_with(|req: &Request<_>| {
                         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                        tracing::info_span!("request", request.id = %header("x-request-id"),
-                            trace.parent = %header("traceparent"), http.method = %req.method(), http.path = %req.uri().path())
+                        let span = tracing::info_span!("request", request.id = %header("x-request-id"),
+                            trace.parent = %header("traceparent"), http.method = %req.method(), http.path = %req.uri().path(),
+                            otel.kind = Empty, http.response.status_code = Empty);
+                        let fresh = req.extensions().get::<layers::NewTrace>().is_some();
+                        telemetry::continue_request(&span, header("traceparent"), fresh);
+                        span
                     })
-                    .on_response(DefaultOnResponse::new().level(Level::DEBUG).latency_unit(LatencyUnit::Millis))
+                    .on_response(|resp: &Response<_>, latency: Duration, span: &Span| {
+                        if telemetry::exporting() {
+                            span.record("http.response.status_code", resp.status().as_u16());
+                        }
+                        let log = DefaultOnResponse::new().level(Level::DEBUG).latency_unit(LatencyUnit::Millis);
+                        log.on_response(resp, latency, span);
+                    })
                     // Failures are logged once, by the problem renderer.
                     .on_failure(()),
             )

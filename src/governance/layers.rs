@@ -635,6 +635,11 @@ impl<B: Send + 'static> Gate<B> for SecurityHeaders {
 #[derive(Clone)]
 pub struct TraceContext;
 
+/// Marks a request whose trace began here, when spans are exported: its request span is
+/// the trace's root, not the child of a caller's span.
+#[derive(Clone, Copy)]
+pub struct NewTrace;
+
 impl<B: Send + 'static> Gate<B> for TraceContext {
     type Ticket = Option<HeaderValue>;
 
@@ -644,6 +649,9 @@ impl<B: Send + 'static> Gate<B> for TraceContext {
             .get("traceparent")
             .filter(|v| v.to_str().is_ok_and(valid_traceparent))
             .cloned();
+        if incoming.is_none() && crate::telemetry::exporting() {
+            req.extensions_mut().insert(NewTrace);
+        }
         let traceparent = incoming.or_else(|| HeaderValue::from_str(&new_traceparent()).ok());
         if let Some(v) = &traceparent {
             req.headers_mut().insert("traceparent", v.clone());

@@ -97,6 +97,7 @@ impl AvailabilityCache {
 }
 
 impl Services {
+    #[tracing::instrument(name = "availability", level = "debug", skip_all, fields(skus = skus.len()))]
     pub async fn availability(
         &self,
         client: &Client,
@@ -248,6 +249,7 @@ fn served_from_cache(c: &Cached) -> Option<SkuAvailability> {
 }
 
 /// Computes one SKU's answer for a channel from the store.
+#[tracing::instrument(name = "availability read", level = "debug", skip_all, fields(channel = %channel, sku = %sku))]
 async fn compute(
     store: &dyn Store,
     policies: &Policies,

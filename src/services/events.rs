@@ -31,6 +31,7 @@ pub struct EventResult {
 }
 
 impl Services {
+    #[tracing::instrument(name = "ingest events", level = "debug", skip_all, fields(events = batch.len()))]
     pub async fn ingest_events(
         &self,
         batch: Vec<serde_json::Value>,

@@ -14,6 +14,8 @@ use crate::store::{AcceptOrder, AcceptOutcome, CancelOutcome, IdempotencyScope, 
 impl Services {
     /// Validates, allocates and reserves the whole order in one step. The ERP hears about
     /// it afterwards: order capture never waits for the back office.
+    #[tracing::instrument(name = "accept order", level = "debug", skip_all,
+        fields(order.channel = %request.channel))]
     pub async fn accept_order(
         &self,
         client: &Client,

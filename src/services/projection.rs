@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::AdapterError;
-use crate::adapters::http::in_trace;
+use crate::adapters::http::in_span;
 use crate::domain::time::now;
 use crate::store::{ProjectionSnapshot, StoreError};
 
@@ -142,7 +142,8 @@ pub fn spawn(services: Arc<Services>, settings: ProjectionSettings) {
             let started = std::time::Instant::now();
             // Each sweep is a trace of its own, which every call to the ERP carries.
             let sweep = services.sweep_projection(settings.skus_per_read);
-            match in_trace(None, sweep).await {
+            let span = tracing::debug_span!("projection sweep", erp.system = services.erp.system());
+            match in_span(None, span, sweep).await {
                 Ok(r) => tracing::info!(
                     erp.system = services.erp.system(),
                     skus = r.skus,

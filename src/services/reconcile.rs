@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::adapters::AdapterError;
-use crate::adapters::http::in_trace;
+use crate::adapters::http::in_span;
 use crate::domain::ids::new_id;
 use crate::domain::reconcile::{
     DRIFT_EVENT_ENTRIES, DriftDetected, Threshold, Variance, erp_available, projected_available,
@@ -72,7 +72,8 @@ impl Services {
             .map_err(|_| Error::ReconciliationRunning)?;
         let run = self.open_run(started_by).await?;
         let (me, started) = (self.clone(), run.clone());
-        tokio::spawn(in_trace(None, async move {
+        let span = tracing::debug_span!("reconciliation", reconciliation.id = %run.id);
+        tokio::spawn(in_span(None, span, async move {
             let _one_at_a_time = guard;
             me.carry_out(started, &|_, _| {}).await;
         }));
@@ -86,7 +87,9 @@ impl Services {
             .try_lock()
             .map_err(|_| Error::ReconciliationRunning)?;
         let run = self.open_run(started_by).await?;
-        Ok(in_trace(None, self.carry_out(run, progress)).await)
+        // A run is a trace of its own, which every call to the ERP and the stores carries.
+        let span = tracing::debug_span!("reconciliation", reconciliation.id = %run.id);
+        Ok(in_span(None, span, self.carry_out(run, progress)).await)
     }
 
     pub async fn reconciliations(&self, limit: u32) -> Result<Vec<Run>> {

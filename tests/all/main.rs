@@ -30,6 +30,7 @@ mod reconcile;
 mod returns;
 mod slo;
 mod timeline;
+mod traces;
 mod woo_fake;
 mod woocommerce;
 
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
         returns::register,
         slo::register,
         timeline::register,
+        traces::register,
         woo_fake::register,
         woocommerce::register,
     ] {

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 
-use crate::adapters::http::in_trace;
+use crate::adapters::http::in_span;
 use crate::adapters::{AdapterError, Destination};
 use crate::domain::outbound::EventKind;
 use crate::policy::DispatcherPolicy;
@@ -257,8 +257,11 @@ impl Dispatcher {
         };
         let started = Instant::now();
         // The event's trace continues into every call the destination makes for it.
-        let delivery = in_trace(
+        let span = tracing::debug_span!("deliver", destination = %d.destination,
+            event.id = %d.event.id, event.kind = d.event.kind.as_str(), attempt = d.attempts + 1);
+        let delivery = in_span(
             d.event.traceparent.as_deref(),
+            span,
             destination.deliver(&d.event),
         );
         let outcome = match tokio::time::timeout(destination.timeout(), delivery).await {

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::Services;
 use crate::adapters::AdapterError;
-use crate::adapters::http::in_trace;
+use crate::adapters::http::in_span;
 use crate::adapters::woocommerce::Connector;
 use crate::domain::time::{from_micros, now, to_micros};
 use crate::store::{WooException, WooExceptionQuery};
@@ -32,6 +32,11 @@ pub fn spawn(services: &Arc<Services>) {
     for conn in services.woocommerce.values() {
         tokio::spawn(run(services.clone(), conn.clone()));
     }
+}
+
+/// The span a piece of a round runs as, the root of its trace when spans are exported.
+fn step(store: &str, step: &'static str) -> tracing::Span {
+    tracing::debug_span!("woocommerce", store, woo.step = step)
 }
 
 /// Why a round of work stopped: the store, or Stockade's own store.
@@ -71,11 +76,17 @@ async fn run(services: Arc<Services>, conn: Arc<Connector>) {
     let mut connected = false;
     let mut next_poll = Instant::now();
     loop {
-        if let Err(e) = in_trace(None, services.woo_leftovers(&conn)).await {
+        if let Err(e) = in_span(
+            None,
+            step(&store, "leftovers"),
+            services.woo_leftovers(&conn),
+        )
+        .await
+        {
             tracing::warn!(store = %store, error = %e, "woocommerce deliveries left over not processed");
         }
         if conn.has_api() && !connected {
-            match in_trace(None, services.woo_connect(&conn)).await {
+            match in_span(None, step(&store, "connect"), services.woo_connect(&conn)).await {
                 Ok(skus) => {
                     connected = true;
                     backoff.reset();
@@ -90,15 +101,23 @@ async fn run(services: Arc<Services>, conn: Arc<Connector>) {
             }
         }
         if connected {
-            if let Err(e) = in_trace(None, services.woo_refresh(&conn)).await {
+            if let Err(e) =
+                in_span(None, step(&store, "refresh"), services.woo_refresh(&conn)).await
+            {
                 tracing::warn!(store = %store, error = %e, "woocommerce products not read again; retrying later");
             }
-            if let Err(e) = in_trace(None, services.woo_note_exceptions(&conn)).await {
+            if let Err(e) = in_span(
+                None,
+                step(&store, "exceptions"),
+                services.woo_note_exceptions(&conn),
+            )
+            .await
+            {
                 tracing::warn!(store = %store, error = %e, "woocommerce exception notes not written; retrying later");
             }
             if Instant::now() >= next_poll {
                 next_poll = Instant::now() + interval;
-                match in_trace(None, services.woo_poll(&conn)).await {
+                match in_span(None, step(&store, "poll"), services.woo_poll(&conn)).await {
                     Ok(seen) => {
                         backoff.reset();
                         tracing::debug!(store = %store, woo.orders = seen, "woocommerce orders polled");

@@ -131,6 +131,7 @@ impl Store for SqlStore {
         Ok(done.rows_affected())
     }
 
+    #[tracing::instrument(name = "store accept order", level = "debug", skip_all)]
     async fn accept_order(&self, cmd: AcceptOrder<'_>) -> StoreResult<AcceptOutcome> {
         write_tx!(
             self,
@@ -211,6 +212,8 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    #[tracing::instrument(name = "store apply event", level = "debug", skip_all,
+        fields(event.kind = event.body.kind()))]
     async fn apply_event(&self, event: &Event, ctx: &EventContext) -> StoreResult<EventOutcome> {
         write_tx!(
             self,

@@ -168,6 +168,35 @@ impl FakeNetSuite {
         NetSuite::new(self.config())
     }
 
+    /// The same settings as a gateway process reads them (`STOCKADE_ERP=netsuite`).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let c = self.config();
+        vec![
+            ("STOCKADE_ERP", "netsuite".into()),
+            ("STOCKADE_NETSUITE_ACCOUNT_ID", c.account_id),
+            (
+                "STOCKADE_NETSUITE_CONSUMER_KEY",
+                c.credentials.consumer_key.expose().into(),
+            ),
+            (
+                "STOCKADE_NETSUITE_CONSUMER_SECRET",
+                c.credentials.consumer_secret.expose().into(),
+            ),
+            (
+                "STOCKADE_NETSUITE_TOKEN_ID",
+                c.credentials.token_id.expose().into(),
+            ),
+            (
+                "STOCKADE_NETSUITE_TOKEN_SECRET",
+                c.credentials.token_secret.expose().into(),
+            ),
+            ("STOCKADE_NETSUITE_BASE_URL", c.base_url),
+            ("STOCKADE_NETSUITE_CUSTOMER_ID", c.customer_id),
+            ("STOCKADE_NETSUITE_CONCURRENCY", c.concurrency.to_string()),
+            ("STOCKADE_NETSUITE_PAGE_SIZE", c.page_size.to_string()),
+        ]
+    }
+
     pub fn url(&self) -> String {
         self.shared.base.clone()
     }

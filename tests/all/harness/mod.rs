@@ -4,6 +4,7 @@
 
 mod app;
 mod backend;
+mod collector;
 mod erp;
 mod process;
 mod proxy;
@@ -12,6 +13,7 @@ mod woo;
 
 pub use app::*;
 pub use backend::*;
+pub use collector::*;
 pub use erp::*;
 pub use process::*;
 pub use proxy::*;

@@ -158,6 +158,24 @@ impl Server {
         panic!("the gateway did not become ready at {}", self.base);
     }
 
+    /// SIGTERM, as an orchestrator stops a gateway, and the exit status once it has shut
+    /// down (in-flight answers finished, queued spans flushed).
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let signalled = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(signalled.success(), "kill -TERM {pid} failed");
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the gateway at {} did not stop within 15 s of SIGTERM",
+            self.base
+        );
+    }
+
     /// SIGKILL: no shutdown hook, no flush, like a power cut for the process.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
