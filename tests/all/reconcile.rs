@@ -394,6 +394,62 @@ async fn the_command_line_reports_and_exits_non_zero_on_drift(b: Backend) {
     assert_eq!(report["variances"][0]["variance"], 10);
 }
 
+async fn one_run_at_a_time_and_bad_asks_are_problems(b: Backend) {
+    let erp = Arc::new(ScriptedErp::default());
+    *erp.read_delay.lock().unwrap() = Duration::from_secs(1);
+    let (_shop, _market, policies) = stores(&[]).await;
+    let app = TestApp::build(&b, policies.path(), Some(erp.clone()), |_| {}).await;
+    let ops = app.as_key(OPS);
+    let first = ops
+        .post("/v1/admin/reconciliations", &json!({}), None)
+        .await;
+    assert_eq!(first.status, 202);
+    let second = ops
+        .post("/v1/admin/reconciliations", &json!({}), None)
+        .await;
+    assert_eq!(second.status, 409);
+    assert_eq!(second.code(), "reconciliation-running");
+    let missing = ops.get("/v1/admin/reconciliations/rec_nothing").await;
+    assert_eq!(
+        (missing.status.as_u16(), missing.code()),
+        (404, "not-found".to_owned())
+    );
+    let bad = ops.get("/v1/admin/reconciliations?limit=0").await;
+    assert_eq!(
+        (bad.status.as_u16(), bad.code()),
+        (400, "invalid-parameter".to_owned())
+    );
+    // Not an admin: refused before anything runs.
+    let shop = app.as_key("test-shop-key");
+    let refused = shop
+        .post("/v1/admin/reconciliations", &json!({}), None)
+        .await;
+    assert_eq!(refused.status, 403);
+    // Once the first has ended, another may start.
+    *erp.read_delay.lock().unwrap() = Duration::ZERO;
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    let t0 = Instant::now();
+    while ops
+        .get(&format!("/v1/admin/reconciliations/{id}"))
+        .await
+        .json()["state"]
+        == "running"
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let third = ops
+        .post("/v1/admin/reconciliations", &json!({}), None)
+        .await;
+    assert_eq!(third.status, 202, "{:?}", third.body);
+    let runs = ops.get("/v1/admin/reconciliations").await.json();
+    assert_eq!(
+        runs["items"].as_array().unwrap().len(),
+        2,
+        "the refused start left no run"
+    );
+}
+
 crate::tests! {
     per_backend: [
         erp_drift_is_found_reported_taken_over_and_corrected_on_the_channel,
@@ -401,5 +457,6 @@ crate::tests! {
         a_store_figure_is_rewritten_only_where_the_channel_allows,
         a_warehouse_count_is_carried_forward_and_compared,
         the_command_line_reports_and_exits_non_zero_on_drift,
+        one_run_at_a_time_and_bad_asks_are_problems,
     ],
 }

@@ -90,6 +90,8 @@ pub struct ScriptedErp {
     figures: Mutex<HashMap<(String, String), Position>>,
     pub taking_orders: AtomicBool,
     pub stock_unreadable: AtomicBool,
+    /// Each stock read takes this long (a slow ERP).
+    pub read_delay: Mutex<std::time::Duration>,
     /// Sizes of the SKU lists asked for, one per read.
     pub reads: Mutex<Vec<usize>>,
     orders: Mutex<Vec<String>>,
@@ -124,6 +126,8 @@ impl ErpAdapter for ScriptedErp {
         locations: &[String],
     ) -> Result<Vec<PositionRow>, AdapterError> {
         self.reads.lock().unwrap().push(skus.len());
+        let delay = *self.read_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if self.stock_unreadable.load(Ordering::SeqCst) {
             return Err(down());
         }
