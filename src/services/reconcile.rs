@@ -211,12 +211,13 @@ impl Services {
             .iter()
             .map(|l| l.code.clone())
             .collect();
-        let ours = self.store.positions(skus, &locations).await?;
-        let ours: HashMap<(&str, &str), &PositionRow> = ours
+        let rows = self.store.positions(skus, &locations).await?;
+        let ours: HashMap<(&str, &str), &PositionRow> = rows
             .iter()
             .map(|r| ((r.sku.as_str(), r.location.as_str()), r))
             .collect();
         let mut found = Vec::new();
+        let mut taken_over = false;
         // The embedded ledger is the ERP: there is nothing to compare it with.
         if self.erp.system() != "embedded" {
             let taken_at = now();
@@ -259,12 +260,23 @@ impl Services {
             if !drifted.is_empty() {
                 self.take_over_drifted(taken_at, &drifted, &locations, &theirs)
                     .await?;
+                taken_over = true;
             }
         }
+        // The warehouses are compared with Stockade's figures as the run leaves them.
+        let rows = if taken_over {
+            self.store.positions(skus, &locations).await?
+        } else {
+            rows
+        };
+        let on_hand: HashMap<(&str, &str), i64> = rows
+            .iter()
+            .map(|r| ((r.sku.as_str(), r.location.as_str()), r.position.on_hand))
+            .collect();
         for count in self.store.carried_counts(skus).await? {
             run.compared += 1;
             let key = (count.sku.as_str(), count.location.as_str());
-            let stockade = ours.get(&key).map_or(0, |r| r.position.on_hand);
+            let stockade = on_hand.get(&key).copied().unwrap_or(0);
             let source = format!("warehouse:{}", count.source);
             let key = (
                 count.sku.as_str(),

@@ -330,6 +330,15 @@ async fn a_warehouse_count_is_carried_forward_and_compared(b: Backend) {
         variances.iter().all(|v| v.source != "erp"),
         "the ERP agrees: {variances:?}"
     );
+    // Drift in the ERP is taken over, and the same run compares the count with the figure
+    // it leaves.
+    erp.set("NOTEBOOK-A5", "WH-MAIN", 30, 0);
+    let (_, variances) = reconcile_now(&app).await;
+    let warehouse = variances
+        .iter()
+        .find(|v| v.sku == "NOTEBOOK-A5" && v.source.starts_with("warehouse"))
+        .unwrap_or_else(|| panic!("{variances:?}"));
+    assert_eq!((warehouse.stockade, warehouse.other), (30, 38));
 }
 
 async fn the_command_line_reports_and_exits_non_zero_on_drift(b: Backend) {
