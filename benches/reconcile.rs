@@ -4,25 +4,19 @@
 //! published stock, compares them, records the differences and takes drifted SKUs over.
 //!
 //! `cargo bench --bench reconcile` (`STOCKADE_BENCH_SKUS` sets the catalog's size, 100,000
-//! by default; `STOCKADE_BENCH_PRODUCTS` the store's, 1,000). The ERP answers from memory,
-//! so the figures are Stockade's own cost; a real ERP's read time adds to run and sweep
-//! alike. `docs/OPERATIONS.md` lists the latest figures.
+//! by default; `STOCKADE_BENCH_PRODUCTS` the store's, 1,000). The ERP is the test suite's
+//! fake NetSuite on loopback, read through the NetSuite adapter (OAuth 1.0a signed SuiteQL,
+//! 1,000 rows a page), and the store the suite's fake WooCommerce. A real ERP's read time
+//! adds to run and sweep alike. `docs/PERFORMANCE.md` lists the latest figures.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use serde_json::json;
-use stockade::adapters::{AdapterError, ErpAdapter, ErpReference};
 use stockade::config::Config;
 use stockade::domain::events::{EventBody, StockCounted};
-use stockade::domain::order::Order;
-use stockade::domain::quantity::Position;
-use stockade::domain::rma::Rma;
-use stockade::domain::shipment::Shipment;
-use stockade::store::{PositionRow, SkuDef, StockRow};
+use stockade::store::{SkuDef, StockRow};
 use time::OffsetDateTime;
 
 #[expect(
@@ -32,68 +26,21 @@ use time::OffsetDateTime;
 #[path = "../tests/all/harness/woo.rs"]
 mod woo;
 
+/// What the suite's fake ERPs share; the fake NetSuite finds it as `super::`.
+#[expect(
+    dead_code,
+    reason = "the bench seeds stock and uses no faults or documents"
+)]
+#[path = "../tests/all/erp/fake.rs"]
+mod fake;
+#[expect(dead_code, reason = "the bench reads stock and makes no documents")]
+#[path = "../tests/all/erp/netsuite_fake.rs"]
+mod netsuite_fake;
+
+use fake::{Doc, ErpFake, Fault, Stock};
+use netsuite_fake::FakeNetSuite;
+
 const LOCATIONS: [&str; 3] = ["WH-MAIN", "3PL-EAST", "STORE-01"];
-
-/// An ERP holding its figures in memory.
-#[derive(Default)]
-struct MemoryErp {
-    figures: RwLock<HashMap<String, [i64; 3]>>,
-}
-
-#[async_trait]
-impl ErpAdapter for MemoryErp {
-    fn system(&self) -> &'static str {
-        "memory"
-    }
-
-    async fn stock_levels(
-        &self,
-        skus: &[String],
-        locations: &[String],
-    ) -> Result<Vec<PositionRow>, AdapterError> {
-        let now = OffsetDateTime::now_utc();
-        let figures = self.figures.read().unwrap();
-        let mut out = Vec::with_capacity(skus.len() * locations.len());
-        for sku in skus {
-            let Some(at) = figures.get(sku) else { continue };
-            for (i, location) in LOCATIONS.iter().enumerate() {
-                if !locations.iter().any(|l| l == location) {
-                    continue;
-                }
-                out.push(PositionRow {
-                    sku: sku.clone(),
-                    location: (*location).to_owned(),
-                    position: Position {
-                        on_hand: at[i],
-                        ..Position::default()
-                    },
-                    updated_at: now,
-                    as_of: Some(now),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    async fn submit_order(&self, order: &Order) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(order.id.clone()))
-    }
-    async fn shipments(&self, _: &Order) -> Result<Vec<Shipment>, AdapterError> {
-        Ok(Vec::new())
-    }
-    async fn record_shipment(&self, _: &Order, s: &Shipment) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(s.id.clone()))
-    }
-    async fn create_return(&self, _: &Order, r: &Rma) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(r.id.clone()))
-    }
-    async fn post_refund(&self, _: &Order, r: &Rma) -> Result<ErpReference, AdapterError> {
-        Ok(ErpReference(r.id.clone()))
-    }
-    async fn health(&self) -> Result<(), AdapterError> {
-        Ok(())
-    }
-}
 
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -104,6 +51,22 @@ fn size(var: &str, default: usize) -> usize {
 
 fn on_hand(i: usize, location: usize) -> i64 {
     ((i * 7 + location * 13) % 90 + 10) as i64
+}
+
+/// SKU number `i` in the ERP at every location, `shift` units short at the first.
+fn stock(i: usize, sku: &str, shift: i64) -> Vec<Stock> {
+    LOCATIONS
+        .iter()
+        .enumerate()
+        .map(|(l, location)| Stock {
+            sku: sku.to_owned(),
+            location: (*location).to_owned(),
+            on_hand: on_hand(i, l) - if l == 0 { shift } else { 0 },
+            committed: 0,
+            unavailable: 0,
+            incoming: 0,
+        })
+        .collect()
 }
 
 fn main() {
@@ -155,7 +118,20 @@ async fn bench() {
         std::fs::write(policies.join(name), text).unwrap();
     }
 
-    let erp = Arc::new(MemoryErp::default());
+    let netsuite = FakeNetSuite::start().await;
+    let rows: Vec<Stock> = names
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| stock(i, s, 0))
+        .collect();
+    netsuite.seed(&rows);
+    let erp = Arc::new(stockade::adapters::netsuite::NetSuite::new(
+        stockade::adapters::netsuite::NetSuiteConfig {
+            page_size: 1000,
+            timeout: Duration::from_secs(10),
+            ..netsuite.config()
+        },
+    ));
     let config = Config {
         data_dir: dir.path().to_owned(),
         policies,
@@ -193,11 +169,6 @@ async fn bench() {
         })
         .collect();
     db.import_stock(&rows, "bench", &|_| {}).await.unwrap();
-    *erp.figures.write().unwrap() = names
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.clone(), [on_hand(i, 0), on_hand(i, 1), on_hand(i, 2)]))
-        .collect();
     // A warehouse counts one position in a hundred.
     for (i, sku) in names.iter().enumerate().step_by(100) {
         let event = stockade::domain::events::Event {
@@ -232,12 +203,11 @@ async fn bench() {
     let mut runs = Vec::new();
     for round in 0..3 {
         // Drift injected behind Stockade's back: one SKU in a thousand in the ERP.
-        {
-            let mut figures = erp.figures.write().unwrap();
-            for sku in names.iter().skip(round).step_by(1000) {
-                figures.get_mut(sku).unwrap()[0] -= 5;
-            }
-        }
+        let drifted: Vec<Stock> = (round..skus)
+            .step_by(1000)
+            .flat_map(|i| stock(i, &names[i], 5 * (round as i64 + 1)))
+            .collect();
+        netsuite.seed(&drifted);
         let t = Instant::now();
         let run = services.reconcile("bench", &|_, _| {}).await.unwrap();
         runs.push(t.elapsed());

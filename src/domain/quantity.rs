@@ -35,6 +35,20 @@ impl Position {
         }
     }
 
+    /// Every bucket at zero or above. Some ERPs let stock go negative (shipped before it
+    /// was received); below zero there is nothing to sell, and the ledger keeps no
+    /// negative bucket.
+    #[must_use]
+    pub fn floored(self) -> Self {
+        Self {
+            on_hand: self.on_hand.max(0),
+            committed: self.committed.max(0),
+            safety_stock: self.safety_stock.max(0),
+            unavailable: self.unavailable.max(0),
+            incoming: self.incoming.max(0),
+        }
+    }
+
     /// Buckets that can never be negative in a consistent ledger.
     pub fn is_consistent(&self) -> bool {
         self.on_hand >= 0

@@ -76,8 +76,10 @@ impl Variance {
 }
 
 /// What the ERP has left to sell, seen as the projection would see it now: its committed
-/// figure plus the reservations it does not count yet (`held_locally`).
+/// figure plus the reservations it does not count yet (`held_locally`), and a negative
+/// figure taken as zero, as the projection takes it.
 pub fn erp_available(erp: Position, held_locally: i64) -> i64 {
+    let erp = erp.floored();
     erp.on_hand - erp.committed - held_locally - erp.unavailable
 }
 

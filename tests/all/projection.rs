@@ -194,6 +194,41 @@ async fn a_sweep_reads_the_catalog_in_pages(b: Backend) {
     assert_eq!(reads.len(), catalog.len().div_ceil(7));
 }
 
+async fn a_negative_erp_figure_is_taken_as_nothing_to_sell(b: Backend) {
+    let erp = Arc::new(ScriptedErp::default());
+    let (app, _policies) = app_with(&b, erp.clone()).await;
+    // Shipped before it was received, in an ERP that allows negative stock.
+    erp.set("MUG-LOGO", "WH-MAIN", -3, 0);
+    erp.set("PEN-SET", "WH-MAIN", 9, 0);
+    let report = app.state.services.sweep_projection(500).await.unwrap();
+    assert!(report.skus > 0);
+    let mug = position(&app, "MUG-LOGO", "WH-MAIN").await;
+    assert_eq!(mug.position.on_hand, 0);
+    assert_eq!(
+        position(&app, "PEN-SET", "WH-MAIN").await.position.on_hand,
+        9
+    );
+    assert_eq!(app.ats_at("MUG-LOGO", "WH-MAIN").await, 0);
+    app.assert_ledger_consistent().await;
+    // Reconciliation compares like with like: no drift from the floor.
+    let run = app
+        .state
+        .services
+        .reconcile("test", &|_, _| {})
+        .await
+        .unwrap();
+    let (_, variances) = app
+        .state
+        .services
+        .reconciliation(&run.id, 100)
+        .await
+        .unwrap();
+    assert!(
+        variances.iter().all(|v| v.sku != "MUG-LOGO"),
+        "{variances:?}"
+    );
+}
+
 async fn a_failed_read_keeps_the_last_figures_and_their_age(b: Backend) {
     let erp = Arc::new(ScriptedErp::default());
     let (app, _policies) = app_with(&b, erp.clone()).await;
@@ -214,5 +249,6 @@ crate::tests! {
         a_reservation_is_counted_once_before_during_and_after_the_hand_over,
         a_sweep_reads_the_catalog_in_pages,
         a_failed_read_keeps_the_last_figures_and_their_age,
+        a_negative_erp_figure_is_taken_as_nothing_to_sell,
     ],
 }

@@ -66,7 +66,7 @@ pub(crate) async fn apply(
                 outcome.superseded += 1;
                 continue;
             }
-            let erp = reported.get(&key).copied().unwrap_or_default();
+            let erp = reported.get(&key).copied().unwrap_or_default().floored();
             let local = held
                 .get(&(sku.clone(), location.clone()))
                 .copied()
