@@ -47,6 +47,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Held by the reconciliation running on this instance, if one is.
     reconciling: Arc<tokio::sync::Mutex<()>>,
+    /// This instance among those sharing the store, for the leases on periodic jobs.
+    instance: String,
 }
 
 impl Services {
@@ -67,6 +69,7 @@ impl Services {
             woocommerce: HashMap::new(),
             metrics: Arc::new(Metrics::new(&policies.slo.slo)),
             reconciling: Arc::default(),
+            instance: crate::domain::ids::new_id("gw"),
             policies,
         }
     }
@@ -107,6 +110,24 @@ impl Services {
             }
             Some(ch) => Err(Error::ChannelNotAllowed(ch.to_owned())),
             None => Ok(client.default_channel().to_owned()),
+        }
+    }
+}
+
+impl Services {
+    /// Whether this instance does a periodic job's next round for the cluster: it holds
+    /// the job's lease for `period`, taking it over once another holder's has lapsed.
+    /// With one instance that is always this one; a store that cannot be asked skips the
+    /// round, which could not have written anything either.
+    pub async fn lead(&self, job: &str, period: Duration) -> bool {
+        let now = crate::domain::time::now();
+        let until = now + period;
+        match self.store.try_lease(job, &self.instance, now, until).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(job, error = %e, "job lease not taken; round skipped");
+                false
+            }
         }
     }
 }

@@ -52,6 +52,9 @@ pub enum SweepError {
     Store(#[from] StoreError),
 }
 
+/// The lease of the sweep, held by the instance that sweeps for the cluster.
+pub const PROJECTION_JOB: &str = "projection";
+
 /// Pages between two progress lines of a long sweep.
 const PROGRESS_EVERY: u64 = 25;
 
@@ -106,6 +109,8 @@ impl Services {
         // ERP's figures are, all of them.
         let source = format!("erp:{}", self.erp.system());
         self.metrics.stock_updated(&source, started);
+        // For the other instances, which report the figures' age too.
+        self.store.round_done(PROJECTION_JOB, started).await?;
         Ok(report)
     }
 }
@@ -127,11 +132,11 @@ impl Services {
     }
 }
 
-// TODO: every instance sweeps on its own, so N instances read the ERP N times per interval;
-// one sweeper per cluster (a PostgreSQL advisory lock) would spare the vendor's quota.
-// Correctness does not depend on it: an older snapshot never overwrites a newer one.
-/// Sweeps on an interval for as long as the gateway runs. A failed sweep is logged and
-/// the next one tries again; meanwhile the figures age and channels' freshness bounds
+/// Sweeps on an interval for as long as the gateway runs. Of the instances sharing the
+/// store, the one holding the `projection` lease sweeps each round, so the ERP is read once
+/// per interval however many there are; should two sweep at once (a sweep outlasting its
+/// lease), an older snapshot still never overwrites a newer one. A failed sweep is logged
+/// and the next one tries again; meanwhile the figures age and channels' freshness bounds
 /// decide what is still sold.
 pub fn spawn(services: Arc<Services>, settings: ProjectionSettings) {
     tokio::spawn(async move {
@@ -139,6 +144,9 @@ pub fn spawn(services: Arc<Services>, settings: ProjectionSettings) {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
+            if !services.lead(PROJECTION_JOB, settings.interval).await {
+                continue;
+            }
             let started = std::time::Instant::now();
             // Each sweep is a trace of its own, which every call to the ERP carries.
             let sweep = services.sweep_projection(settings.skus_per_read);

@@ -362,10 +362,8 @@ impl Services {
     }
 }
 
-/// Runs on the policy's schedule for as long as the gateway runs.
-// TODO: every instance runs the schedule on its own, so N instances reconcile N times per
-// interval; a run taken by one instance per cluster (a PostgreSQL advisory lock) would
-// spare the ERP's quota. Each run is still correct on its own.
+/// Runs on the policy's schedule for as long as the gateway runs: one instance of those
+/// sharing the store runs each round, the one holding the `reconcile` lease.
 pub fn spawn_schedule(services: Arc<Services>) {
     let seconds = services.policies.reconcile.schedule_seconds;
     if seconds == 0 {
@@ -375,6 +373,9 @@ pub fn spawn_schedule(services: Arc<Services>) {
         let every = std::time::Duration::from_secs(seconds);
         loop {
             tokio::time::sleep(every).await;
+            if !services.lead("reconcile", every).await {
+                continue;
+            }
             match services.reconcile("schedule", &|_, _| {}).await {
                 Ok(_) => {}
                 Err(Error::ReconciliationRunning) => {

@@ -28,6 +28,16 @@ impl Services {
         let slos = &self.metrics.slos;
         if self.erp.system() != "embedded" {
             let source = format!("erp:{}", self.erp.system());
+            // Another instance may hold the sweep: its rounds count here too.
+            match self
+                .store
+                .last_round(super::projection::PROJECTION_JOB)
+                .await
+            {
+                Ok(Some(swept)) => self.metrics.stock_updated(&source, swept),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "last sweep not read"),
+            }
             let fresh = self.metrics.stock_source_time(&source).unwrap_or(since);
             slos.stock_lag((now() - fresh).try_into().unwrap_or_default());
         }

@@ -413,6 +413,19 @@ pub trait Store: WooStore + ReconcileStore + Send + Sync + 'static {
     /// Declares the policy's locations; existing ones keep their history.
     async fn sync_locations(&self, locations: &[LocationDef]) -> StoreResult<()>;
     async fn catalog_is_empty(&self) -> StoreResult<bool>;
+    /// Takes or renews the lease on a periodic job until `until`: true when `holder` now
+    /// holds it (it was free, had lapsed at `now`, or was already `holder`'s).
+    async fn try_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Records that a round of the job, begun at `began`, completed.
+    async fn round_done(&self, job: &str, began: OffsetDateTime) -> StoreResult<()>;
+    /// When the newest completed round of the job began, whichever instance ran it.
+    async fn last_round(&self, job: &str) -> StoreResult<Option<OffsetDateTime>>;
     async fn upsert_skus(&self, skus: &[SkuDef]) -> StoreResult<()>;
     /// All rows in one transaction; `progress` is told how many rows are done.
     async fn import_stock(

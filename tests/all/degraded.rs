@@ -66,8 +66,11 @@ async fn orders_are_captured_while_the_erp_is_down(b: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Deliveries claimed before it opened finish their attempt; after them, nothing
+    // reaches the ERP until the cooldown (1.5 s) is over.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let calls_while_open = erp.calls.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         erp.calls.load(Ordering::SeqCst),
         calls_while_open,

@@ -17,6 +17,7 @@ mod durability;
 mod erp;
 mod events;
 mod governance;
+mod leases;
 mod ledger;
 mod metrics;
 mod nats;
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         erp::register,
         events::register,
         governance::register,
+        leases::register,
         ledger::register,
         metrics::register,
         openapi::register,

@@ -6,8 +6,8 @@ use sqlx::Executor;
 use time::OffsetDateTime;
 
 use super::{
-    Dialect, SqlStore, audit, events, idempotency, ledger, micros, orders, outbox, projection,
-    returns, timeline, write_tx,
+    Dialect, SqlStore, audit, events, idempotency, instant, ledger, micros, orders, outbox,
+    projection, returns, timeline, write_tx,
 };
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::events::Event;
@@ -36,6 +36,49 @@ impl Store for SqlStore {
             .await,
             |_: &_| true
         )
+    }
+
+    async fn try_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        // One statement decides: two instances taking a lapsed lease at once conflict on
+        // the row, and the second finds it no longer lapsed.
+        let taken = sqlx::query(
+            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+             WHERE leases.until <= $4 OR leases.holder = excluded.holder",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(micros(until))
+        .bind(micros(now))
+        .execute(&self.write)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn round_done(&self, job: &str, began: OffsetDateTime) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE leases SET done_at = $1 WHERE name = $2 AND (done_at IS NULL OR done_at < $1)",
+        )
+        .bind(micros(began))
+        .bind(job)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn last_round(&self, job: &str) -> StoreResult<Option<OffsetDateTime>> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT done_at FROM leases WHERE name = $1")
+                .bind(job)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.and_then(|(t,)| t).map(instant))
     }
 
     async fn catalog_is_empty(&self) -> StoreResult<bool> {

@@ -105,6 +105,8 @@ struct Shared {
     in_flight: AtomicUsize,
     refused_for_concurrency: AtomicUsize,
     signatures_refused: AtomicUsize,
+    /// SuiteQL reads of stock balances answered.
+    stock_reads: AtomicUsize,
 }
 
 impl Shared {
@@ -131,6 +133,7 @@ impl FakeNetSuite {
             in_flight: AtomicUsize::new(0),
             refused_for_concurrency: AtomicUsize::new(0),
             signatures_refused: AtomicUsize::new(0),
+            stock_reads: AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/services/rest/query/v1/suiteql", post(suiteql))
@@ -285,6 +288,10 @@ impl FakeNetSuite {
 
     pub fn signatures_refused(&self) -> usize {
         self.shared.signatures_refused.load(Ordering::SeqCst)
+    }
+
+    pub fn stock_reads(&self) -> usize {
+        self.shared.stock_reads.load(Ordering::SeqCst)
     }
 }
 
@@ -650,6 +657,7 @@ async fn suiteql(
     let rows = {
         let account = shared.lock();
         if q.contains("FROM aggregateItemLocation") {
+            shared.stock_reads.fetch_add(1, Ordering::SeqCst);
             stock_rows(&account, &params)
         } else if q.contains("FROM item WHERE") {
             let skus: HashSet<&String> = params.iter().collect();
