@@ -106,6 +106,9 @@ impl Services {
         Ok((run, variances))
     }
 
+    // TODO: a run whose process dies stays `running` in the list for good; recording the
+    // instance with the run would let another mark it failed, so the list does not
+    // show work that nobody is doing.
     async fn open_run(&self, started_by: &str) -> Result<Run> {
         let run = Run::new(new_id("rec"), started_by, now());
         self.store.begin_run(&run).await?;

@@ -77,8 +77,11 @@ async fn an_order_timeline_shows_every_stage_attempt_and_trace(b: Backend) {
     };
     timeline_until(&shop, &id, |e| failed(e) >= 2).await;
     erp.up.store(true, Ordering::SeqCst);
+    // Both the ERP's answer and the settled delivery that got it.
     let entries = timeline_until(&shop, &id, |e| {
-        e.iter().any(|e| e["stage"] == "acknowledged")
+        let seen = stages(e);
+        seen.contains(&"acknowledged/done".to_owned())
+            && seen.contains(&"submitted/done".to_owned())
     })
     .await;
     shop.as_key("test-wms-key")
