@@ -1,11 +1,14 @@
 //! Samples what the objectives measure by time rather than by event: the age of the ERP
-//! projection's figures and of the oldest waiting outbox delivery.
+//! projection's figures and of the oldest waiting outbox delivery. The same pass brings
+//! the figures other instances produce into this one's metrics: the last sweep's time
+//! and the last finished reconciliation's drift ratio.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Services;
 use crate::domain::time::now;
+use crate::store::RunState;
 
 /// Every `sample_seconds`, one sample of each; a failed read of the backlog is skipped
 /// (the store being down shows in readiness and in the error rate).
@@ -40,6 +43,15 @@ impl Services {
             }
             let fresh = self.metrics.stock_source_time(&source).unwrap_or(since);
             slos.stock_lag((now() - fresh).try_into().unwrap_or_default());
+        }
+        // The last finished reconciliation, whichever instance or command ran it.
+        match self.store.runs(5).await {
+            Ok(runs) => {
+                if let Some(run) = runs.iter().find(|r| r.state == RunState::Finished) {
+                    self.metrics.drift_ratio.set(run.drift_ratio);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "last reconciliation not read"),
         }
         match self.store.outbox_stats().await {
             Ok(stats) => {

@@ -105,8 +105,66 @@ async fn two_instances_sweep_the_erp_once_per_interval(b: Backend) {
     drop(other);
 }
 
-/// When the newest ERP figure an instance reports was read, in Unix seconds.
-async fn erp_figures_time(server: &Server) -> f64 {
+/// Drift found by `stockade reconcile`, a process of its own, shows in the drift ratio of
+/// every running instance, so an alert on any of them neither misses it nor outlives it.
+async fn every_instance_reports_the_last_reconciliation(b: Backend) {
+    let policies = policies_with(&[("slo.toml", "sample_seconds = 1\n")]);
+    let site = Site::with_policies(&b, policies.path());
+    let out = site.import_stock("sku,location,on_hand,safety_stock\nLEASE-2,WH-MAIN,40,0\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (a, other) = tokio::join!(site.start(), site.start());
+    // The warehouse counts 30 where Stockade holds 40; an import then says 40 again,
+    // which no physical flow explains.
+    let r = http_as("test-wms-key")
+        .post(format!("{}/v1/events", a.base))
+        .json(
+            &serde_json::json!({"events": [{"id": "cnt-l2", "type": "stock.counted",
+            "source": "wms", "occurred_at": crate::harness::now(),
+            "data": {"sku": "LEASE-2", "location": "WH-MAIN", "on_hand": 30, "sequence": 1}}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let out = site.import_stock("sku,location,on_hand,safety_stock\nLEASE-2,WH-MAIN,40,0\n");
+    assert!(out.status.success());
+    let run = site
+        .command()
+        .args(["reconcile", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let ratio = report["run"]["drift_ratio"].as_f64().unwrap();
+    assert!(ratio > 0.0);
+    for server in [&a, &other] {
+        let t0 = Instant::now();
+        loop {
+            let shown = metric(server, "stockade_drift_ratio ").await;
+            if shown == Some(ratio) {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "{}: {shown:?}",
+                server.base
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A series' value as an instance's `/metrics` shows it.
+async fn metric(server: &Server, series: &str) -> Option<f64> {
     let text = http_as("test-ops-key")
         .get(format!("{}/metrics", server.base))
         .send()
@@ -115,15 +173,22 @@ async fn erp_figures_time(server: &Server) -> f64 {
         .text()
         .await
         .unwrap();
+    let line = text.lines().find(|l| l.starts_with(series))?;
+    line[series.len()..].trim().parse().ok()
+}
+
+/// When the newest ERP figure an instance reports was read, in Unix seconds.
+async fn erp_figures_time(server: &Server) -> f64 {
     let series = r#"stockade_stock_source_updated_timestamp_seconds{source="erp:netsuite"} "#;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(series))
-        .unwrap_or_else(|| panic!("{}: no ERP figures time in\n{text}", server.base));
-    line[series.len()..].trim().parse().unwrap()
+    metric(server, series)
+        .await
+        .unwrap_or_else(|| panic!("{}: no ERP figures time", server.base))
 }
 
 crate::tests! {
     per_backend: [one_holder_at_a_time_however_many_race],
-    postgres_only: [two_instances_sweep_the_erp_once_per_interval],
+    postgres_only: [
+        two_instances_sweep_the_erp_once_per_interval,
+        every_instance_reports_the_last_reconciliation,
+    ],
 }
