@@ -45,7 +45,8 @@ pub struct DispatcherPolicy {
     pub backoff_max_ms: u64,
     /// Consecutive failures that open a destination's circuit breaker.
     pub breaker_failures: u32,
-    /// How long an open breaker waits before letting one trial through.
+    /// How long an open breaker rests before deliveries go again (the first failure opens
+    /// it for another cooldown).
     pub breaker_cooldown_ms: u64,
     /// Delivered events are kept this long, then purged.
     pub retention_days: u32,

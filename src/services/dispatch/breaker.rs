@@ -1,5 +1,9 @@
 //! A circuit breaker per destination: after enough consecutive failures the destination
-//! rests for a cooldown, then one trial decides whether it is back.
+//! rests for a cooldown; then deliveries go again (half open), and the first answer decides:
+//! a success closes the breaker, a failure opens it for another cooldown.
+// TODO: half open, every delivery of the next pass is let through, up to the destination's
+// concurrency, rather than a single trial; a destination still down gets that many calls
+// once per cooldown instead of one.
 //!
 //! Written here rather than taken from a crate: it needs only counting and a clock, and
 //! its state must be readable for `/readyz` and the metrics.
