@@ -45,8 +45,8 @@ pub struct DispatcherPolicy {
     pub backoff_max_ms: u64,
     /// Consecutive failures that open a destination's circuit breaker.
     pub breaker_failures: u32,
-    /// How long an open breaker rests before deliveries go again (the first failure opens
-    /// it for another cooldown).
+    /// How long an open breaker rests before one trial delivery decides whether the
+    /// destination is back.
     pub breaker_cooldown_ms: u64,
     /// Delivered events are kept this long, then purged.
     pub retention_days: u32,

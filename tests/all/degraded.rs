@@ -76,6 +76,14 @@ async fn orders_are_captured_while_the_erp_is_down(b: Backend) {
         calls_while_open,
         "an open breaker spares the ERP"
     );
+    // After the cooldown one trial goes, fails, and the breaker rests again: five orders
+    // wait, and the ERP still down is called once.
+    tokio::time::sleep(Duration::from_millis(1900)).await;
+    assert_eq!(
+        erp.calls.load(Ordering::SeqCst),
+        calls_while_open + 1,
+        "one trial per cooldown"
+    );
     for id in &ids {
         assert_eq!(
             shop.get(&format!("/v1/orders/{id}")).await.json()["erp"]["state"],

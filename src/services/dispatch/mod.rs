@@ -179,28 +179,52 @@ impl Dispatcher {
     /// slots; the others keep moving. Returns how many deliveries it claimed.
     pub async fn pass(self: Arc<Self>) -> crate::error::Result<usize> {
         while self.store.fan_out(&self.routes, 500).await? > 0 {}
-        let paused = self.paused();
-        if paused.len() == self.destinations.len() {
-            return Ok(0);
-        }
-        // Claim no more than there is room for, so that nothing waits long on its lease.
-        let room: usize = self
-            .in_flight
-            .iter()
-            .filter(|(d, _)| !paused.contains(d))
-            .map(|(d, n)| {
-                self.per_destination(d)
-                    .saturating_sub(n.load(Ordering::Acquire))
-            })
-            .sum();
-        let limit = u32::try_from(room)
-            .unwrap_or(u32::MAX)
-            .min(self.policy.batch);
+        let (mut paused, trials) = self.paused();
         let lease = Duration::from_secs(self.policy.lease_seconds);
-        let claimed = self
-            .store
-            .claim_deliveries(&self.owner, lease, limit, &paused)
-            .await?;
+        // A destination due a trial gets one delivery, claimed on its own below.
+        paused.extend(trials.iter().cloned());
+        let mut claimed = Vec::new();
+        if paused.len() < self.destinations.len() {
+            // Claim no more than there is room for, so that nothing waits long on its lease.
+            let room: usize = self
+                .in_flight
+                .iter()
+                .filter(|(d, _)| !paused.contains(d))
+                .map(|(d, n)| {
+                    self.per_destination(d)
+                        .saturating_sub(n.load(Ordering::Acquire))
+                })
+                .sum();
+            let limit = u32::try_from(room)
+                .unwrap_or(u32::MAX)
+                .min(self.policy.batch);
+            claimed = self
+                .store
+                .claim_deliveries(&self.owner, lease, limit, &paused)
+                .await?;
+        }
+        for destination in &trials {
+            let others: Vec<String> = self
+                .destinations
+                .keys()
+                .filter(|d| *d != destination)
+                .cloned()
+                .collect();
+            let trial = self
+                .store
+                .claim_deliveries(&self.owner, lease, 1, &others)
+                .await?;
+            if trial.iter().any(|d| &d.destination == destination)
+                && let Some(b) = self
+                    .breakers
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_mut(destination)
+            {
+                b.trial_started(Instant::now());
+            }
+            claimed.extend(trial);
+        }
         let n = claimed.len();
         for d in claimed {
             let Some(counter) = self.in_flight.get(&d.destination) else {
@@ -222,7 +246,9 @@ impl Dispatcher {
         Ok(n)
     }
 
-    fn paused(&self) -> Vec<String> {
+    /// Destinations to leave alone this pass (full, or resting behind their breaker), and
+    /// those due a single trial delivery.
+    fn paused(&self) -> (Vec<String>, Vec<String>) {
         let now = Instant::now();
         let breakers = self
             .breakers
@@ -240,7 +266,12 @@ impl Dispatcher {
         let mut paused: Vec<String> = full.chain(resting).cloned().collect();
         paused.sort();
         paused.dedup();
-        paused
+        let trials = breakers
+            .iter()
+            .filter(|(d, b)| b.wants_trial(now) && !paused.contains(d))
+            .map(|(d, _)| d.clone())
+            .collect();
+        (paused, trials)
     }
 
     async fn deliver(&self, d: ClaimedDelivery) {
