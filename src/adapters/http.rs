@@ -3,7 +3,9 @@
 //! `who` names the system in the error ("NetSuite", "the store").
 
 use std::future::Future;
+use std::time::Duration;
 
+use rand::Rng;
 use serde::de::DeserializeOwned;
 use tokio::task::futures::TaskLocalFuture;
 use tracing::field::Empty;
@@ -126,10 +128,80 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], who: &str) -> Result<T, Adap
 
 /// `Retry-After` in seconds, when the answer gives one. (The HTTP-date form is not read:
 /// none of the systems Stockade talks to sends it.)
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
-        .map(std::time::Duration::from_secs)
+        .map(Duration::from_secs)
+}
+
+/// The longest throttle an adapter waits out itself; a longer one goes back to the outbox,
+/// which retries later without holding a worker.
+pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
+/// Throttled answers waited out for one call before giving up.
+pub const THROTTLE_RETRIES: u32 = 5;
+
+/// Runs `attempt` again while it is throttled and the waits stay short: `Retry-After` when
+/// the vendor says, else doubling from `first_wait`. A throttled request was refused before
+/// any work, so repeating a write is safe.
+pub async fn throttled<T, F, Fut>(
+    system: &'static str,
+    first_wait: Duration,
+    mut attempt: F,
+) -> Result<T, AdapterError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AdapterError>>,
+{
+    let mut waited = 0;
+    loop {
+        match attempt().await {
+            Err(AdapterError::Throttled { retry_after }) if waited < THROTTLE_RETRIES => {
+                wait_out_throttle(system, retry_after, waited, first_wait).await?;
+                waited += 1;
+            }
+            answer => return answer,
+        }
+    }
+}
+
+/// Waits out the `waited`-th throttle of a call (with a little jitter, so that callers
+/// throttled together do not come back together), or gives the throttle back when the
+/// wait would be longer than [`MAX_THROTTLE_WAIT`].
+pub async fn wait_out_throttle(
+    system: &'static str,
+    retry_after: Option<Duration>,
+    waited: u32,
+    first_wait: Duration,
+) -> Result<(), AdapterError> {
+    let wait = retry_after.unwrap_or(first_wait * 2u32.pow(waited));
+    if wait > MAX_THROTTLE_WAIT {
+        return Err(AdapterError::Throttled { retry_after });
+    }
+    let jitter = Duration::from_millis(rand::rng().random_range(0..50));
+    tracing::debug!(
+        erp.system = system,
+        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        "throttled; waiting"
+    );
+    tokio::time::sleep(wait + jitter).await;
+    Ok(())
+}
+
+/// Sends a logout and logs how it went: a logout that fails leaves a session to time out
+/// on the vendor's side, worth a warning but nothing more.
+pub async fn log_out(system: &'static str, request: reqwest::RequestBuilder) {
+    match send(request).await {
+        Ok(resp) if resp.status().is_success() => {
+            tracing::debug!(erp.system = system, "logged out");
+        }
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            tracing::warn!(erp.system = system, http.status = status, "logout refused");
+        }
+        Err(e) => {
+            tracing::warn!(erp.system = system, error = %e.without_url(), "logout failed");
+        }
+    }
 }

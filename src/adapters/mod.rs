@@ -19,6 +19,7 @@ pub mod erpnext;
 pub mod http;
 pub mod netsuite;
 pub mod oauth1;
+pub mod oauth2;
 pub mod odoo;
 pub mod sap_b1;
 pub mod subscriber;
@@ -36,6 +37,26 @@ pub enum AdapterError {
     /// Will never succeed as sent: a validation error, a missing record, a bad mapping.
     #[error("permanent: {0}")]
     Permanent(String),
+}
+
+/// Refuses a return of more units of a SKU than the order holds (or of none), before the
+/// ERP sees it: every ERP would refuse it anyway, each in its own words.
+pub fn check_return(order: &Order, rma: &Rma) -> Result<(), AdapterError> {
+    for l in &rma.lines {
+        let ordered: i64 = order
+            .lines
+            .iter()
+            .filter(|o| o.sku == l.sku)
+            .map(|o| o.quantity)
+            .sum();
+        if l.quantity <= 0 || l.quantity > ordered {
+            return Err(AdapterError::Permanent(format!(
+                "return {}: {} units of {} asked back, order {} holds {ordered}",
+                rma.id, l.quantity, l.sku, order.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A document the ERP created or found.

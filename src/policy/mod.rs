@@ -331,6 +331,11 @@ impl Policies {
         self.locations.iter().find(|l| l.code == code)
     }
 
+    /// Every declared location's code, in the order declared.
+    pub fn location_codes(&self) -> Vec<String> {
+        self.locations.iter().map(|l| l.code.clone()).collect()
+    }
+
     /// The channel's eligible locations with their priorities, best first (worked out
     /// once, at load: every availability read and order needs it).
     pub fn eligible_locations(&self, channel: &str) -> &[(String, u32)] {

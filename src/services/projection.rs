@@ -62,12 +62,7 @@ impl Services {
     /// Reads the ERP's figures for every SKU of the catalog and takes them over. A failed
     /// read stops the sweep: what was taken over stays, with its own `as_of`.
     pub async fn sweep_projection(&self, skus_per_read: u32) -> Result<SweepReport, SweepError> {
-        let locations: Vec<String> = self
-            .policies
-            .locations
-            .iter()
-            .map(|l| l.code.clone())
-            .collect();
+        let locations = self.policies.location_codes();
         let mut report = SweepReport::default();
         let mut after: Option<String> = None;
         let mut pages = 0_u64;

@@ -167,6 +167,7 @@ impl Services {
     ) -> Result<(), RunError> {
         let total = self.store.catalog_size().await?;
         let threshold = self.policies.reconcile.threshold;
+        let locations = self.policies.location_codes();
         let mut after: Option<String> = None;
         let mut pages = 0_u64;
         loop {
@@ -174,7 +175,9 @@ impl Services {
             let Some(last) = skus.last().cloned() else {
                 break;
             };
-            let found = self.compare_page(&skus, &threshold, run).await?;
+            let found = self
+                .compare_page(&skus, &locations, &threshold, run)
+                .await?;
             findings.note(run, &found);
             run.skus += skus.len() as u64;
             self.store.record_variances(run, &found).await?;
@@ -205,16 +208,11 @@ impl Services {
     async fn compare_page(
         &self,
         skus: &[String],
+        locations: &[String],
         threshold: &Threshold,
         run: &mut Run,
     ) -> Result<Vec<Variance>, RunError> {
-        let locations: Vec<String> = self
-            .policies
-            .locations
-            .iter()
-            .map(|l| l.code.clone())
-            .collect();
-        let rows = self.store.positions(skus, &locations).await?;
+        let rows = self.store.positions(skus, locations).await?;
         let ours: HashMap<(&str, &str), &PositionRow> = rows
             .iter()
             .map(|r| ((r.sku.as_str(), r.location.as_str()), r))
@@ -226,7 +224,7 @@ impl Services {
             let taken_at = now();
             let theirs = self
                 .erp
-                .stock_levels(skus, &locations)
+                .stock_levels(skus, locations)
                 .await
                 .map_err(RunError::Erp)?;
             let holds = self.store.unacknowledged_holds(skus).await?;
@@ -236,7 +234,7 @@ impl Services {
                 .collect();
             let mut drifted = Vec::new();
             for sku in skus {
-                for location in &locations {
+                for location in locations {
                     let key = (sku.as_str(), location.as_str());
                     let (mine, other) = (ours.get(&key), theirs_at.get(&key));
                     if mine.is_none() && other.is_none() {
@@ -261,14 +259,14 @@ impl Services {
                 }
             }
             if !drifted.is_empty() {
-                self.take_over_drifted(taken_at, &drifted, &locations, &theirs)
+                self.take_over_drifted(taken_at, &drifted, locations, &theirs)
                     .await?;
                 taken_over = true;
             }
         }
         // The warehouses are compared with Stockade's figures as the run leaves them.
         let rows = if taken_over {
-            self.store.positions(skus, &locations).await?
+            self.store.positions(skus, locations).await?
         } else {
             rows
         };
@@ -326,16 +324,7 @@ impl Services {
     ) -> Result<Vec<Variance>, AdapterError> {
         let shown = connector.published_stock().await?;
         let skus: Vec<String> = shown.iter().map(|(t, _)| t.sku.clone()).collect();
-        let known: HashSet<String> = self
-            .store
-            .skus(&skus)
-            .await
-            .map_err(|e| AdapterError::Transient(e.to_string()))?
-            .into_iter()
-            .map(|s| s.sku)
-            .collect();
-        let known: Vec<String> = known.into_iter().collect();
-        let ours = connector.available_to_sell(&known).await?;
+        let ours = connector.available_to_sell(&skus).await?;
         let source = format!("woocommerce:{}", connector.name());
         let mut found = Vec::new();
         let mut rewrite = Vec::new();

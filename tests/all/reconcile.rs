@@ -112,21 +112,6 @@ async fn reconcile_now(app: &TestApp) -> (Run, Vec<Variance>) {
     (run, variances)
 }
 
-async fn query_column(app: &TestApp, sql: &str) -> Vec<String> {
-    use sqlx::Connection;
-    match &app.isolated.database_url {
-        Some(url) => {
-            let mut db = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap()
-        }
-        None => {
-            let url = format!("sqlite://{}", app.dir.path().join("stockade.db").display());
-            let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap()
-        }
-    }
-}
-
 async fn erp_drift_is_found_reported_taken_over_and_corrected_on_the_channel(b: Backend) {
     let erp = Arc::new(ScriptedErp::default());
     erp.set("CAP-RED", "WH-MAIN", 40, 0);
@@ -189,11 +174,9 @@ async fn erp_drift_is_found_reported_taken_over_and_corrected_on_the_channel(b: 
     assert_eq!(market.stock_of("CAP-RED"), Some(47));
 
     // One drift.detected in the outbox, naming the run and what drifted.
-    let events = query_column(
-        &app,
-        "SELECT payload FROM outbox WHERE kind = 'drift.detected' ORDER BY seq",
-    )
-    .await;
+    let events = app
+        .query_column("SELECT payload FROM outbox WHERE kind = 'drift.detected' ORDER BY seq")
+        .await;
     assert_eq!(events.len(), 1, "{events:?}");
     let event: Value = serde_json::from_str(&events[0]).unwrap();
     assert_eq!(event["run_id"], run["id"]);

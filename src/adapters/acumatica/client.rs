@@ -7,22 +7,22 @@
 //! cannot.
 //!
 //! Acumatica queues requests beyond the licence's rate and answers 429 when its queue is
-//! full. A wait of up to [`MAX_THROTTLE_WAIT`] is taken here, a few times at most; a
+//! full. A wait of up to [`MAX_THROTTLE_WAIT`](crate::adapters::http::MAX_THROTTLE_WAIT) is taken here, a few times at most; a
 //! longer one goes back to the caller as `Throttled`, so the dispatcher's backoff decides.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use rand::Rng;
 use reqwest::header::{COOKIE, HeaderMap, LOCATION};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::auth::{Grant, Tokens};
+use super::auth::{self, Grant};
 use super::session::{self, Login};
+use crate::adapters::oauth2::Tokens;
 use crate::adapters::{AdapterError, http};
 
 /// The largest answer read: an instance answering more is broken, not busy.
@@ -31,10 +31,6 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 const WHO: &str = "Acumatica";
 /// Pages followed for one list before giving up: a paging loop, not a big company.
 const MAX_PAGES: usize = 10_000;
-/// The longest wait for throttling taken in place.
-pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
-/// Throttling answers waited out for one call before the caller hears of it.
-const THROTTLE_RETRIES: u32 = 5;
 /// The first wait when the answer names none; it doubles each time.
 const BACKOFF_START: Duration = Duration::from_millis(200);
 /// How often, and how many times, a long-running action's status is asked for.
@@ -104,8 +100,7 @@ impl Client {
             AuthConfig::Session(login) => Auth::Session(login),
             AuthConfig::OAuth(grant) => Auth::OAuth(Tokens::new(
                 http.clone(),
-                format!("{instance}/identity/connect/token"),
-                grant,
+                auth::endpoint(format!("{instance}/identity/connect/token"), grant),
                 timeout,
             )),
         };
@@ -146,7 +141,7 @@ impl Client {
     /// A login (or the cached token), waiting out a short throttle or a full licence;
     /// given the `stale` credential Acumatica refused, a new one in its place.
     async fn log_in(&self, stale: Option<&Credential>) -> Result<Credential, AdapterError> {
-        throttled(|| async {
+        http::throttled("acumatica", BACKOFF_START, || async {
             match &self.auth {
                 Auth::Session(login) => {
                     self.rate.until_ready().await;
@@ -174,35 +169,6 @@ impl Client {
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         Ok(url)
-    }
-}
-
-/// Runs `attempt` again while it is throttled and the waits stay short. A throttled
-/// request was refused before any work, so repeating a write is safe.
-async fn throttled<T, F, Fut>(mut attempt: F) -> Result<T, AdapterError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, AdapterError>>,
-{
-    let mut waited = 0;
-    loop {
-        match attempt().await {
-            Err(AdapterError::Throttled { retry_after }) if waited < THROTTLE_RETRIES => {
-                let wait = retry_after.unwrap_or(BACKOFF_START * 2u32.pow(waited));
-                if wait > MAX_THROTTLE_WAIT {
-                    return Err(AdapterError::Throttled { retry_after });
-                }
-                let jitter = Duration::from_millis(rand::rng().random_range(0..50));
-                tracing::debug!(
-                    erp.system = "acumatica",
-                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                    "throttled; waiting"
-                );
-                tokio::time::sleep(wait + jitter).await;
-                waited += 1;
-            }
-            answer => return answer,
-        }
     }
 }
 
@@ -320,7 +286,10 @@ impl Scope<'_> {
         url: Url,
         body: Option<&Value>,
     ) -> Result<(u16, HeaderMap, Vec<u8>), AdapterError> {
-        throttled(|| self.in_session(method.clone(), url.clone(), body)).await
+        http::throttled("acumatica", BACKOFF_START, || {
+            self.in_session(method.clone(), url.clone(), body)
+        })
+        .await
     }
 
     /// One call in this scope's session; when Acumatica refuses the session (it timed

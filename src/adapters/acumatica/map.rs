@@ -502,20 +502,7 @@ pub fn return_order(
     return_type: &str,
 ) -> Result<Value, AdapterError> {
     check_reference(&format!("return {}", rma.id), &rma.id)?;
-    for l in &rma.lines {
-        let ordered: i64 = order
-            .lines
-            .iter()
-            .filter(|o| o.sku == l.sku)
-            .map(|o| o.quantity)
-            .sum();
-        if l.quantity <= 0 || l.quantity > ordered {
-            return Err(AdapterError::Permanent(format!(
-                "return {}: {} units of {} asked back, order {} holds {ordered}",
-                rma.id, l.quantity, l.sku, order.id
-            )));
-        }
-    }
+    crate::adapters::check_return(order, rma)?;
     let details: Vec<Value> = rma
         .lines
         .iter()

@@ -95,23 +95,7 @@ pub async fn log_out(
         .post(format!("{auth_base}/logout"))
         .timeout(timeout)
         .header(COOKIE, cookie);
-    let sent = crate::adapters::http::send(request).await;
-    match sent {
-        Ok(resp) if resp.status().is_success() => {
-            tracing::debug!(erp.system = "acumatica", "logged out");
-        }
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            tracing::warn!(
-                erp.system = "acumatica",
-                http.status = status,
-                "logout refused"
-            );
-        }
-        Err(e) => {
-            tracing::warn!(erp.system = "acumatica", error = %e.without_url(), "logout failed");
-        }
-    }
+    crate::adapters::http::log_out("acumatica", request).await;
 }
 
 /// Every cookie the answer sets, as one `Cookie` header; which of them make the session

@@ -13,8 +13,9 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::BusinessCentralConfig;
-use super::auth::Tokens;
+use super::auth;
 use super::map::{ErrorBody, Page};
+use crate::adapters::oauth2::Tokens;
 use crate::adapters::{AdapterError, http};
 
 /// The largest answer read: a page of a thousand rows is far smaller.
@@ -55,9 +56,7 @@ impl Client {
             custom: format!("{base}/api/{custom_api}/{company}"),
             tokens: Tokens::new(
                 http.clone(),
-                config.token_url,
-                config.scope,
-                config.credentials,
+                auth::endpoint(config.token_url, config.scope, config.credentials),
                 config.timeout,
             ),
             http,
@@ -139,7 +138,7 @@ impl Client {
             match failure {
                 _ if status == 401 && !renewed => {
                     tracing::info!(erp.system = "business_central", "token refused; renewing");
-                    token = self.tokens.renew(&token).await?;
+                    token = self.tokens.renew(token.bearer()).await?;
                     renewed = true;
                 }
                 AdapterError::Throttled { retry_after }

@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, Url};
 use serde::Deserialize;
@@ -22,12 +21,6 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 const WHO: &str = "ERPNext";
 /// Pages read for one list before giving up: a list that never ends is a broken server.
 const MAX_PAGES: usize = 10_000;
-/// The longest `Retry-After` waited out in place. Frappe's rate limiter answers with the
-/// seconds left in its window, which may be most of an hour; such a wait goes back to the
-/// dispatcher as `Throttled` instead of holding a request.
-pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
-/// Throttling answers waited out for one call before the caller hears of it.
-const THROTTLE_RETRIES: u32 = 5;
 /// The first wait when the answer names none; it doubles each time.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Error messages are cut to this many characters.
@@ -204,19 +197,10 @@ impl Client {
                     )));
                 }
                 Err(Failure::Other(AdapterError::Throttled { retry_after }))
-                    if throttled < THROTTLE_RETRIES =>
+                    if throttled < http::THROTTLE_RETRIES =>
                 {
-                    let wait = retry_after.unwrap_or(BACKOFF_START * 2u32.pow(throttled));
-                    if wait > MAX_THROTTLE_WAIT {
-                        return Err(AdapterError::Throttled { retry_after });
-                    }
-                    let jitter = Duration::from_millis(rand::rng().random_range(0..50));
-                    tracing::debug!(
-                        erp.system = "erpnext",
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        "throttled; waiting"
-                    );
-                    tokio::time::sleep(wait + jitter).await;
+                    http::wait_out_throttle("erpnext", retry_after, throttled, BACKOFF_START)
+                        .await?;
                     throttled += 1;
                 }
                 Err(Failure::Other(e)) => return Err(e),

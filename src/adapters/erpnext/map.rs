@@ -560,20 +560,7 @@ pub fn return_note(
     key: &str,
     booking: &Booking,
 ) -> Result<Value, AdapterError> {
-    for l in &rma.lines {
-        let ordered: i64 = order
-            .lines
-            .iter()
-            .filter(|o| o.sku == l.sku)
-            .map(|o| o.quantity)
-            .sum();
-        if l.quantity <= 0 || l.quantity > ordered {
-            return Err(AdapterError::Permanent(format!(
-                "return {}: {} units of {} asked back, order {} holds {ordered}",
-                rma.id, l.quantity, l.sku, order.id
-            )));
-        }
-    }
+    crate::adapters::check_return(order, rma)?;
     let delivered = |note: &DeliveryNoteDoc, sku: &str| -> i64 {
         note.items
             .iter()

@@ -16,7 +16,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -30,10 +29,6 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 const WHO: &str = "Odoo";
 /// Pages read for one list before giving up: a paging loop, not a big company.
 const MAX_PAGES: usize = 10_000;
-/// The longest `Retry-After` waited out in place.
-pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
-/// Throttling answers waited out for one call before the caller hears of it.
-const THROTTLE_RETRIES: u32 = 5;
 /// The first wait when the answer names none; it doubles each time.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 /// The exception Odoo raises for a session it no longer knows.
@@ -106,26 +101,10 @@ impl Client {
                 "{model}.{method}: parameters must be named"
             )));
         };
-        let mut throttled = 0;
-        loop {
-            match self.in_session(model, method, ids, &params).await {
-                Err(AdapterError::Throttled { retry_after }) if throttled < THROTTLE_RETRIES => {
-                    let wait = retry_after.unwrap_or(BACKOFF_START * 2u32.pow(throttled));
-                    if wait > MAX_THROTTLE_WAIT {
-                        return Err(AdapterError::Throttled { retry_after });
-                    }
-                    let jitter = Duration::from_millis(rand::rng().random_range(0..50));
-                    tracing::debug!(
-                        erp.system = "odoo",
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        "throttled; waiting"
-                    );
-                    tokio::time::sleep(wait + jitter).await;
-                    throttled += 1;
-                }
-                answer => return answer,
-            }
-        }
+        http::throttled("odoo", BACKOFF_START, || {
+            self.in_session(model, method, ids, &params)
+        })
+        .await
     }
 
     /// Every record of `model` matching `domain`, read `page_size` at a time with

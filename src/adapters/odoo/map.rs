@@ -503,25 +503,6 @@ pub fn datetime(s: &str) -> Option<OffsetDateTime> {
         .map(PrimitiveDateTime::assume_utc)
 }
 
-/// Refuses a return of more units of a SKU than the order holds, before Odoo sees it.
-pub fn check_return(order: &Order, rma: &Rma) -> Result<(), AdapterError> {
-    for l in &rma.lines {
-        let ordered: i64 = order
-            .lines
-            .iter()
-            .filter(|o| o.sku == l.sku)
-            .map(|o| o.quantity)
-            .sum();
-        if l.quantity <= 0 || l.quantity > ordered {
-            return Err(AdapterError::Permanent(format!(
-                "return {}: {} units of {} asked back, order {} holds {ordered}",
-                rma.id, l.quantity, l.sku, order.id
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Where returned goods come from and go to.
 pub struct ReturnRoute {
     pub picking_type_id: i64,

@@ -482,7 +482,7 @@ impl ErpAdapter for Odoo {
     }
 
     async fn create_return(&self, order: &Order, rma: &Rma) -> Result<ErpReference, AdapterError> {
-        map::check_return(order, rma)?;
+        super::check_return(order, rma)?;
         let domain = json!([
             ["origin", "=", rma.id],
             ["picking_type_code", "=", "incoming"]

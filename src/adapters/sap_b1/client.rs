@@ -4,13 +4,12 @@
 //! fix and what it cannot.
 //!
 //! The Service Layer itself does not throttle; the load balancer or proxy in front of it
-//! does, with a 429 or a 503 carrying `Retry-After`. A wait of up to [`MAX_THROTTLE_WAIT`]
+//! does, with a 429 or a 503 carrying `Retry-After`. A wait of up to [`MAX_THROTTLE_WAIT`](crate::adapters::http::MAX_THROTTLE_WAIT)
 //! is taken here, a few times at most; a longer one goes back to the caller as
 //! `Throttled`, so the dispatcher's backoff and breaker decide instead of a held request.
 
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{COOKIE, HeaderMap};
 use reqwest::{Method, Url};
 use serde::Deserialize;
@@ -28,10 +27,6 @@ const WHO: &str = "the Service Layer";
 const MAX_PAGES: usize = 10_000;
 /// The Service Layer's error code for an expired or unknown session.
 const INVALID_SESSION: i64 = 301;
-/// The longest `Retry-After` waited out in place.
-pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(5);
-/// Throttling answers waited out for one call before the caller hears of it.
-const THROTTLE_RETRIES: u32 = 5;
 /// The first wait when the answer names none; it doubles each time.
 const BACKOFF_START: Duration = Duration::from_millis(100);
 
@@ -144,26 +139,10 @@ impl Client {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Vec<u8>, AdapterError> {
-        let mut throttled = 0;
-        loop {
-            match self.in_session(method.clone(), url.clone(), body).await {
-                Err(AdapterError::Throttled { retry_after }) if throttled < THROTTLE_RETRIES => {
-                    let wait = retry_after.unwrap_or(BACKOFF_START * 2u32.pow(throttled));
-                    if wait > MAX_THROTTLE_WAIT {
-                        return Err(AdapterError::Throttled { retry_after });
-                    }
-                    let jitter = Duration::from_millis(rand::rng().random_range(0..50));
-                    tracing::debug!(
-                        erp.system = "sap_b1",
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        "throttled; waiting"
-                    );
-                    tokio::time::sleep(wait + jitter).await;
-                    throttled += 1;
-                }
-                answer => return answer,
-            }
-        }
+        http::throttled("sap_b1", BACKOFF_START, || {
+            self.in_session(method.clone(), url.clone(), body)
+        })
+        .await
     }
 
     /// One call in the current session; when the Service Layer says the session has

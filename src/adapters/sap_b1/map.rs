@@ -303,20 +303,7 @@ pub fn sales_order(order: &Order, card_code: &str) -> Value {
 /// A `ReturnRequest`: what the customer may send back, keyed by the RMA id. More units
 /// of a SKU than the order holds is refused before anything reaches B1.
 pub fn return_request(order: &Order, rma: &Rma, card_code: &str) -> Result<Value, AdapterError> {
-    for l in &rma.lines {
-        let ordered: i64 = order
-            .lines
-            .iter()
-            .filter(|o| o.sku == l.sku)
-            .map(|o| o.quantity)
-            .sum();
-        if l.quantity <= 0 || l.quantity > ordered {
-            return Err(AdapterError::Permanent(format!(
-                "return {}: {} units of {} asked back, order {} holds {ordered}",
-                rma.id, l.quantity, l.sku, order.id
-            )));
-        }
-    }
+    crate::adapters::check_return(order, rma)?;
     let lines: Vec<Value> = rma
         .lines
         .iter()

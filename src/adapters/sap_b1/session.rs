@@ -129,23 +129,7 @@ impl Sessions {
             .post(format!("{}/Logout", self.base))
             .timeout(self.timeout)
             .header(COOKIE, &session.cookie);
-        let sent = http::send(request).await;
-        match sent {
-            Ok(resp) if resp.status().is_success() => {
-                tracing::debug!(erp.system = "sap_b1", "logged out");
-            }
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                tracing::warn!(
-                    erp.system = "sap_b1",
-                    http.status = status,
-                    "logout refused"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(erp.system = "sap_b1", error = %e.without_url(), "logout failed");
-            }
-        }
+        http::log_out("sap_b1", request).await;
     }
 }
 

@@ -139,17 +139,9 @@ impl Connector {
             return Ok(results);
         }
         let wanted: Vec<String> = results.keys().cloned().collect();
-        // SKUs the store sells but Stockade does not know are not Stockade's to write.
-        let known: HashSet<String> = self
-            .store
-            .skus(&wanted)
-            .await
-            .map_err(transient)?
-            .into_iter()
-            .map(|s| s.sku)
-            .collect();
-        let known: Vec<String> = wanted.into_iter().filter(|s| known.contains(s)).collect();
-        let ats = self.available_to_sell(&known).await?;
+        // SKUs the store sells but Stockade does not know get no figure: not Stockade's to
+        // write.
+        let ats = self.available_to_sell(&wanted).await?;
         let pairs: Vec<(i64, i64)> = targets
             .iter()
             .map(|t| (t.product_id, t.variation_id))
@@ -274,13 +266,28 @@ impl Connector {
         }
     }
 
-    /// The channel's available-to-sell of each SKU: the sum over its eligible locations,
-    /// shaped by the channel's fallback when the figures are older than its freshness
-    /// bound, exactly as `GET /v1/availability` answers it.
+    /// The channel's available-to-sell of each SKU Stockade knows (the others are left
+    /// out): the sum over its eligible locations, shaped by the channel's fallback when the
+    /// figures are older than its freshness bound, exactly as `GET /v1/availability`
+    /// answers it.
     pub async fn available_to_sell(
         &self,
         skus: &[String],
     ) -> Result<HashMap<String, i64>, AdapterError> {
+        let known: HashSet<String> = self
+            .store
+            .skus(skus)
+            .await
+            .map_err(transient)?
+            .into_iter()
+            .map(|s| s.sku)
+            .collect();
+        let skus: Vec<String> = skus
+            .iter()
+            .filter(|s| known.contains(*s))
+            .cloned()
+            .collect();
+        let skus = skus.as_slice();
         let channel = &self.policy.channel;
         let eligible: Vec<String> = self
             .policies

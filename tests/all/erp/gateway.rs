@@ -41,7 +41,9 @@ fn milestone(id: &str, order_id: &str, status: &str) -> serde_json::Value {
         "data": {"order_id": order_id, "shipment_id": "WMS-1", "status": status}}])
 }
 
-async fn a_shipment_event_reaches_the_erp_once(b: Backend) {
+/// The in-process gateway with its outbox running, on a fake NetSuite holding 25 CAP-RED
+/// at WH-MAIN; the policy directory goes with them.
+async fn on_netsuite(b: &Backend) -> (FakeNetSuite, TestApp, tempfile::TempDir) {
     let netsuite = FakeNetSuite::start().await;
     netsuite.seed(&[Stock {
         sku: "CAP-RED".into(),
@@ -53,8 +55,13 @@ async fn a_shipment_event_reaches_the_erp_once(b: Backend) {
     }]);
     let policies = policies_with(&[("outbox.toml", FAST_OUTBOX)]);
     let erp: Arc<dyn ErpAdapter> = Arc::new(netsuite.adapter());
-    let app = TestApp::build(&b, policies.path(), Some(erp), |_| {}).await;
+    let app = TestApp::build(b, policies.path(), Some(erp), |_| {}).await;
     app.state.dispatcher.clone().spawn();
+    (netsuite, app, policies)
+}
+
+async fn a_shipment_event_reaches_the_erp_once(b: Backend) {
+    let (netsuite, app, _policies) = on_netsuite(&b).await;
     let shop = app.as_key("test-shop-key");
     let wms = app.as_key("test-wms-key");
     let order = shop.order("SHIP-ERP-1", &[("CAP-RED", 2)]).await;
@@ -112,19 +119,7 @@ async fn a_shipment_event_reaches_the_erp_once(b: Backend) {
 /// receives for it (each with a parent id of its own), and the order's timeline names it.
 async fn an_orders_trace_reaches_the_erp_and_the_timeline(b: Backend) {
     const TRACE: &str = "5e1c0a7b3d9f4e2a8b6c4d2e0f1a3b5c";
-    let netsuite = FakeNetSuite::start().await;
-    netsuite.seed(&[Stock {
-        sku: "CAP-RED".into(),
-        location: "WH-MAIN".into(),
-        on_hand: 25,
-        committed: 0,
-        unavailable: 0,
-        incoming: 0,
-    }]);
-    let policies = policies_with(&[("outbox.toml", FAST_OUTBOX)]);
-    let erp: Arc<dyn ErpAdapter> = Arc::new(netsuite.adapter());
-    let app = TestApp::build(&b, policies.path(), Some(erp), |_| {}).await;
-    app.state.dispatcher.clone().spawn();
+    let (netsuite, app, _policies) = on_netsuite(&b).await;
     let shop = app.as_key("test-shop-key");
     let incoming = format!("00-{TRACE}-a1b2c3d4e5f60718-01");
     let body =

@@ -149,6 +149,22 @@ impl TestApp {
         }
     }
 
+    /// One text column of a query run straight against the app's database.
+    pub async fn query_column(&self, sql: &str) -> Vec<String> {
+        use sqlx::Connection;
+        match &self.isolated.database_url {
+            Some(url) => {
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap()
+            }
+            None => {
+                let url = format!("sqlite://{}", self.dir.path().join("stockade.db").display());
+                let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut db).await.unwrap()
+            }
+        }
+    }
+
     /// Environment for a `stockade` command run against this app's data.
     pub fn command(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = binary();
