@@ -206,6 +206,21 @@ impl QueryPairs {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// A page size: `limit` from 1 to `max`, or `default` when absent.
+    pub fn limit(&self, default: u32, max: u32) -> Result<u32, Error> {
+        match self.first("limit") {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| Error::InvalidParameter {
+                    name: "limit",
+                    why: format!("must be from 1 to {max}"),
+                }),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {

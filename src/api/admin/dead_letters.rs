@@ -222,17 +222,7 @@ fn letter_query(q: &QueryPairs) -> Result<DeadLetterQuery> {
             })
             .transpose()
     };
-    let limit = match q.first("limit") {
-        None => 100,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or(Error::InvalidParameter {
-                name: "limit",
-                why: format!("must be from 1 to {MAX_PAGE}"),
-            })?,
-    };
+    let limit = q.limit(100, MAX_PAGE)?;
     Ok(DeadLetterQuery {
         inbound: direction(q.first("direction"))?,
         state: state_of(q.first("state"))?,

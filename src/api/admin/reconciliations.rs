@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::api::extract::QueryPairs;
 use crate::api::{AppState, docs};
 use crate::domain::reconcile::Variance;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::Run;
 
 const MAX_PAGE: u32 = 1000;
@@ -26,20 +26,6 @@ pub struct RunReport {
     /// Figures that differ from Stockade's, those over the threshold first, then the
     /// largest; up to `limit`. Figures that agree are not listed.
     pub variances: Vec<Variance>,
-}
-
-fn limit(query: &QueryPairs, default: u32) -> Result<u32> {
-    match query.first("limit") {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| Error::InvalidParameter {
-                name: "limit",
-                why: format!("must be from 1 to {MAX_PAGE}"),
-            }),
-    }
 }
 
 /// Starts a run over the whole catalog in the background and answers with it at once;
@@ -77,7 +63,10 @@ pub async fn list_reconciliations(
     State(state): State<AppState>,
     query: QueryPairs,
 ) -> Result<Json<RunList>> {
-    let items = state.services.reconciliations(limit(&query, 20)?).await?;
+    let items = state
+        .services
+        .reconciliations(query.limit(20, MAX_PAGE)?)
+        .await?;
     Ok(Json(RunList { items }))
 }
 
@@ -103,7 +92,7 @@ pub async fn get_reconciliation(
 ) -> Result<Json<RunReport>> {
     let (run, variances) = state
         .services
-        .reconciliation(&id, limit(&query, 100)?)
+        .reconciliation(&id, query.limit(100, MAX_PAGE)?)
         .await?;
     Ok(Json(RunReport { run, variances }))
 }

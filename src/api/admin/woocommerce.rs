@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use crate::api::extract::QueryPairs;
 use crate::api::{AppState, docs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::{WooException, WooExceptionQuery};
 
 const MAX_PAGE: u32 = 500;
@@ -42,17 +42,7 @@ pub async fn list_woocommerce_exceptions(
     State(state): State<AppState>,
     query: QueryPairs,
 ) -> Result<Json<WooExceptionPage>> {
-    let limit = match query.first("limit") {
-        None => 100,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| Error::InvalidParameter {
-                name: "limit",
-                why: format!("must be from 1 to {MAX_PAGE}"),
-            })?,
-    };
+    let limit = query.limit(100, MAX_PAGE)?;
     let q = WooExceptionQuery {
         store: query.first("store").map(str::to_owned),
         code: query.first("code").map(str::to_owned),
